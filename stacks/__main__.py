@@ -1,0 +1,79 @@
+"""`python -m stacks`: resolve a stack spec, or list what the data knows.
+
+    python -m stacks resolve SPEC [--os linux|windows] [--gpu-cc X.Y] [--channel defaults|conda-forge] [--json]
+    python -m stacks list
+
+Errors (unknown, inconsistent or unsupported input, broken data): exit status 2 and one line on
+stderr, `stacks: <message>`, no traceback. argparse's own usage errors also exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import knowledge
+from .errors import StackError
+from .resolve import CHANNELS, OSES, resolve
+
+# The summary shows these first, in this order; list-valued keys are joined.
+SUMMARY_KEYS = (
+    "name", "os", "tensorflow", "tensorflow_package", "python", "cudatoolkit", "cudnn",
+    "min_driver", "min_driver_os_table", "compute_capabilities", "max_compute_capability",
+    "conda_env", "pip", "pip_constraints", "libraries",
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stacks", description="Resolve GPU deep-learning stacks.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    res = commands.add_parser("resolve", help="print the resolved desired state of SPEC")
+    res.add_argument("spec", help="a stack name (tf21) or tensorflow==X.Y.Z")
+    res.add_argument("--os", choices=OSES, default="linux")
+    res.add_argument("--gpu-cc", metavar="X.Y", help="the GPU's compute capability; refused when the stack cannot run it")
+    res.add_argument("--channel", choices=CHANNELS, default="defaults")
+    res.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+    commands.add_parser("list", help="stack names and the TensorFlow releases known")
+    return parser
+
+
+def summary(stack: dict) -> str:
+    """A readable, aligned summary of a resolved stack."""
+    width = max(map(len, SUMMARY_KEYS))
+    lines = []
+    for key in SUMMARY_KEYS:
+        value = stack[key]
+        if isinstance(value, list):
+            value = ", ".join(value) if value else "-"
+        lines.append(f"{key.ljust(width)}  {value}")
+    lines.append(f"{'conda'.ljust(width)}  {' '.join(entry['spec'] for entry in stack['conda'])}")
+    for pin in stack["pins"]:
+        lines.append(f"{'pin'.ljust(width)}  {pin['requirement']}: {pin['reason']}")
+    for note in stack["notes"]:
+        lines.append(f"{'note'.ljust(width)}  {note}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            print("stacks:     " + ", ".join(knowledge.stack_names()))
+            for os in OSES:
+                print(f"tensorflow ({os}): " + ", ".join(knowledge.known_releases(os)))
+            return 0
+        stack = resolve(args.spec, os=args.os, gpu_cc=args.gpu_cc, channel=args.channel)
+    except StackError as error:
+        print(f"stacks: {error}", file=sys.stderr)
+        return 2
+    try:
+        print(json.dumps(stack, indent=2) if args.json else summary(stack))
+    except BrokenPipeError:
+        # `python -m stacks resolve tf21 --json | head`: the reader left; not an error of ours.
+        sys.stderr.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
