@@ -1,0 +1,307 @@
+"""Conda facts: an installation (version, envs, .condarc) and the packages of one env.
+
+Both read conda's own package records instead of starting conda. Why: `conda list --json` or
+`conda env list --json` starts a Python interpreter and imports conda, seconds per call on an old
+workstation, per env and per run, and breaks in the ways conda itself breaks (a bad .condarc, a
+half-finished update; conda 23.7.0-23.7.1 even ignored --json). The records conda keeps in
+`PREFIX/conda-meta/` are named `<name>-<version>-<build>.json` (conda's `dist_name`), so one fast
+`ls`-like shell loop yields exactly what the operations compare: name, version and build string.
+
+`parse_conda_env_list_json` and `parse_conda_list_json` parse conda's JSON outputs for the report
+tool, which may ask conda itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pyinfra.api import FactBase
+
+from facts._sections import parse_sections, script_with_variables
+from facts.pip_env import normalize_name
+
+
+def parse_record_name(filename: str) -> dict | None:
+    """
+    Split a conda-meta record file name into name, version and build.
+
+    + filename: e.g. ``cudatoolkit-10.1.243-h6bb024c_0.json`` (a path is fine too)
+
+    Returns ``{"name": "cudatoolkit", "version": "10.1.243", "build": "h6bb024c_0"}``, or None for
+    anything that is not a record (``history``, a stray file). Names may contain dashes
+    (``conda-package-handling``); versions and builds cannot, so the last two dashes split.
+    """
+    base = re.split(r"[\\/]", filename.strip())[-1]
+    if not base.endswith(".json"):
+        return None
+    parts = base[: -len(".json")].rsplit("-", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    name, version, build = parts
+    return {"name": name, "version": version, "build": build}
+
+
+# ---------------------------------------------------------------------------------------------
+# CondaInstall
+# ---------------------------------------------------------------------------------------------
+
+_INSTALL_SCRIPT = r"""
+printf '@@section prefix rc=0\n%s\n' "$P"
+if [ -d "$P" ]; then echo '@@section exists rc=0'; fi
+if [ -x "$P/bin/conda" ] && [ -d "$P/conda-meta" ]; then echo '@@section present rc=0'; fi
+echo '@@section base rc=0'
+for f in "$P"/conda-meta/conda-[0-9]*.json "$P"/conda-meta/python-[0-9]*.json; do
+    if [ -e "$f" ]; then echo "${f##*/}"; fi
+done
+echo '@@section envs rc=0'
+for e in "$P"/envs/*/; do
+    if [ ! -d "${e}conda-meta" ]; then continue; fi
+    echo "env ${e%/}"
+    for f in "${e}"conda-meta/python-[0-9]*.json; do
+        if [ -e "$f" ]; then echo "record ${f##*/}"; fi
+    done
+done
+if [ -f "$P/.condarc" ]; then echo '@@section condarc rc=0'; cat "$P/.condarc"; fi
+echo '@@end'
+"""
+
+
+def _record_version(filenames: list[str], package: str) -> str | None:
+    for filename in filenames:
+        record = parse_record_name(filename)
+        if record and record["name"] == package:
+            return record["version"]
+    return None
+
+
+class CondaInstall(FactBase):
+    """
+    A conda installation (Miniconda/Anaconda) at a prefix, read from its records.
+
+    + prefix: the installation prefix, e.g. ``/opt/miniconda3`` (``~/`` means the SSH user's home)
+
+    Returns::
+
+        {"present": bool,            # PREFIX/bin/conda and PREFIX/conda-meta exist
+         "exists": bool,             # the directory exists (present False + exists True: a
+                                     # half-finished install, which the installer refuses)
+         "prefix": "/opt/miniconda3",
+         "version": "4.8.3" | None,  # from PREFIX/conda-meta/conda-<ver>-<build>.json
+         "python": "3.8.3" | None,   # the base env's python
+         "envs": [{"name": "base", "path": "/opt/miniconda3", "python": "3.8.3"},
+                  {"name": "tf21", "path": "/opt/miniconda3/envs/tf21", "python": "3.7.16"}],
+         "condarc": str | None}      # content of PREFIX/.condarc
+
+    Only envs under PREFIX/envs are listed (envs_dirs elsewhere are not scanned).
+
+    **Example:**
+
+    .. code:: python
+
+        conda = host.get_fact(CondaInstall, prefix="/opt/miniconda3")
+        has_env = any(env["name"] == "tf21" for env in conda["envs"])
+    """
+
+    def command(self, prefix: str):
+        return script_with_variables(_INSTALL_SCRIPT, P=prefix)
+
+    @staticmethod
+    def default() -> dict:
+        return {"present": False, "exists": False, "prefix": None, "version": None, "python": None,
+                "envs": [], "condarc": None}
+
+    def process(self, output: list[str]) -> dict:
+        sections = parse_sections(output)
+        result = self.default()
+        if "prefix" in sections and sections["prefix"].lines:
+            result["prefix"] = sections["prefix"].lines[0]  # with "~/" expanded by the target
+        result["present"] = "present" in sections
+        result["exists"] = "exists" in sections
+        base_records = sections["base"].lines if "base" in sections else []
+        result["version"] = _record_version(base_records, "conda")
+        result["python"] = _record_version(base_records, "python")
+        envs: list[dict[str, Any]] = []
+        if result["present"]:
+            envs.append({"name": "base", "path": result["prefix"], "python": result["python"]})
+        for line in sections["envs"].lines if "envs" in sections else []:
+            kind, _, value = line.partition(" ")
+            if kind == "env":
+                envs.append({"name": re.split(r"[\\/]", value)[-1], "path": value, "python": None})
+            elif kind == "record" and envs:
+                envs[-1]["python"] = _record_version([value], "python")
+        result["envs"] = envs
+        if "condarc" in sections:
+            result["condarc"] = "\n".join(sections["condarc"].lines) + "\n"
+        return result
+
+
+# ---------------------------------------------------------------------------------------------
+# CondaPackages
+# ---------------------------------------------------------------------------------------------
+
+_PACKAGES_SCRIPT = r"""
+if [ -d "$E/conda-meta" ]; then
+    echo '@@section records rc=0'
+    for f in "$E"/conda-meta/*.json; do
+        if [ -e "$f" ]; then echo "${f##*/}"; fi
+    done
+fi
+echo '@@end'
+"""
+
+
+class CondaPackages(FactBase):
+    """
+    The conda packages installed in one env, read from its conda-meta records (pip-installed
+    packages have no record there: see `facts.pip_env.PipPackages`).
+
+    + env_prefix: the env's directory, e.g. ``/opt/miniconda3/envs/tf21``
+
+    Returns ``{"present": bool, "packages": {"cudatoolkit": {"version": "10.1.243",
+    "build": "h6bb024c_0"}, ...}}``; present is False when the env has no conda-meta.
+
+    **Example:**
+
+    .. code:: python
+
+        pkgs = host.get_fact(CondaPackages, env_prefix="/opt/miniconda3/envs/tf21")["packages"]
+    """
+
+    def command(self, env_prefix: str):
+        return script_with_variables(_PACKAGES_SCRIPT, E=env_prefix)
+
+    @staticmethod
+    def default() -> dict:
+        return {"present": False, "packages": {}}
+
+    def process(self, output: list[str]) -> dict:
+        sections = parse_sections(output)
+        if "records" not in sections:
+            return self.default()
+        packages = {}
+        for line in sections["records"].lines:
+            record = parse_record_name(line)
+            if record:
+                packages[record["name"]] = {"version": record["version"], "build": record["build"]}
+        return {"present": True, "packages": packages}
+
+
+# ---------------------------------------------------------------------------------------------
+# conda's own JSON outputs (for the report tool)
+# ---------------------------------------------------------------------------------------------
+
+# "  cudatoolkit        anaconda/pkgs/main/linux-64::cudatoolkit-10.1.243-h6bb024c_0"
+_PLAN_LINE = re.compile(r"^\s*(?P<name>\S+)\s+(?:(?P<channel>\S+?)/(?P<subdir>[\w-]+)::)?"
+                        r"(?P<dist>\S+-[^-\s]+-[^-\s]+)\s*$")
+
+
+def parse_conda_plan(text: str) -> dict[str, dict]:
+    """
+    Parse the package lines of conda's transaction plan ("The following NEW packages will be
+    INSTALLED:"), e.g. from ``conda create --dry-run``.
+
+    + text: the plan (other lines are ignored)
+
+    Returns ``{name: {"version", "build", "channel"}}``; channel is as printed
+    (``pkgs/main``, or ``anaconda/pkgs/main`` behind a TUNA-style channel alias).
+    """
+    plan = {}
+    for line in text.splitlines():
+        match = _PLAN_LINE.match(line)
+        if not match:
+            continue
+        record = parse_record_name(match["dist"] + ".json")
+        if record is None or record["name"] != match["name"]:
+            continue
+        plan[record["name"]] = {"version": record["version"], "build": record["build"],
+                                "channel": match["channel"]}
+    return plan
+
+
+def _path_parts(path: str) -> list[str]:
+    return [part for part in re.split(r"[\\/]", path) if part]
+
+
+def parse_conda_env_list_json(text: str) -> list[dict]:
+    """
+    Parse ``conda env list --json``.
+
+    + text: the output. Handles Windows paths, old conda that left the base env out, conda >=
+      25.11's ``envs_details`` (name, base, active), and the plain table that conda 23.7.0-23.7.1
+      printed although --json was given.
+
+    Returns ``[{"name": "tf21" | "base" | None, "path": str, "base": bool}]``; name is None for an
+    env outside any ``envs`` directory (addressed by path only).
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return _parse_conda_env_table(text)
+    details = data.get("envs_details") or {}
+    envs = []
+    for position, path in enumerate(data.get("envs", [])):
+        detail = details.get(path) or {}
+        parts = _path_parts(path)
+        if "base" in detail:
+            is_base = bool(detail["base"])
+        else:
+            # conda lists the root prefix first; an env lives in an `envs` directory
+            is_base = position == 0 and not (len(parts) >= 2 and parts[-2] == "envs")
+        name = detail.get("name") or None
+        if not name:
+            if is_base:
+                name = "base"
+            elif len(parts) >= 2 and parts[-2] == "envs":
+                name = parts[-1]
+        envs.append({"name": name, "path": path, "base": is_base})
+    return envs
+
+
+def _parse_conda_env_table(text: str) -> list[dict]:
+    envs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        tokens = line.split()
+        path = tokens[-1]
+        name = tokens[0] if len(tokens) > 1 and tokens[0] != "*" else None
+        envs.append({"name": name, "path": path, "base": name == "base"})
+    return envs
+
+
+def parse_conda_list_json(text: str) -> dict:
+    """
+    Parse ``conda list --json [-n ENV]``.
+
+    + text: the output (a JSON list of records)
+
+    Returns ``{"conda": {name: {"version", "build", "channel"}}, "pypi": {pep503_name: version}}``:
+    pip-installed entries (channel ``pypi``, build ``pypi_0``) are set apart, because conda cannot
+    manage them and pip names are compared normalised.
+    """
+    records = json.loads(text)
+    result: dict[str, dict] = {"conda": {}, "pypi": {}}
+    for record in records:
+        build = record.get("build_string") or ""
+        if record.get("channel") == "pypi" or build.startswith("pypi_"):
+            result["pypi"][normalize_name(record["name"])] = record["version"]
+        else:
+            result["conda"][record["name"]] = {
+                "version": record["version"],
+                "build": build,
+                "channel": record.get("channel"),
+            }
+    return result
+
+
+__all__ = [
+    "CondaInstall",
+    "CondaPackages",
+    "parse_conda_env_list_json",
+    "parse_conda_list_json",
+    "parse_conda_plan",
+    "parse_record_name",
+]

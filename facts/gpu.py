@@ -1,0 +1,747 @@
+"""GPU and NVIDIA driver facts.
+
+Two ways to read a GPU, decided as follows:
+
+* Remote hosts (the normal case): the `GpuInfo` fact reads the target through `nvidia-smi` and
+  plain files, in ONE POSIX sh command. Targets need no Python (pyinfra's promise; an Ubuntu 18.04
+  workstation without pip must still be readable), so NVML cannot be used there.
+* Where `pynvml` is importable, `read_nvml()` asks NVML directly and returns the same shape as the
+  nvidia-smi-derived part (driver_version, cuda_version, gpus, error). It is used on the
+  controller for `@local` (`local_gpu_info()`: NVML first, the same shell probe run locally for
+  everything NVML does not know, such as packages and Secure Boot) and by the verification script.
+  NVML gives the compute capability on every driver; nvidia-smi only knows `compute_cap` on newer
+  drivers, so there the name is looked up instead (`compute_capability_for`).
+
+Parsers are plain functions so the report tool, the verification script and the tests use them
+without pyinfra: `parse_smi_table`, `parse_smi_query`, `parse_proc_version`, `driver_satisfies`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import warnings
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+from pyinfra.api import FactBase, FactProcessError
+
+from facts._sections import END_MARKER, RUN_SECTION, Section, parse_sections
+
+# ---------------------------------------------------------------------------------------------
+# nvidia-smi: the plain table
+# ---------------------------------------------------------------------------------------------
+
+# Texts nvidia-smi prints instead of (or on top of) its table when the driver cannot answer.
+# Matched per line, case-insensitively; the matching lines become the `error` field.
+_SMI_ERROR = re.compile(
+    r"has failed because"                        # couldn't communicate with the NVIDIA driver
+    r"|failed to initialize nvml"                # Driver/library version mismatch, Unknown Error
+    r"|nvml library version"                     # second line of the mismatch message
+    r"|no devices were found"
+    r"|unable to determine the device handle"
+    r"|couldn't find libnvidia-ml"
+    r"|gpu access blocked"
+    r"|insufficient permissions"
+    r"|driver not loaded"
+    r"|is not a valid field"                     # compute_cap on drivers <= 470
+    r"|nvidia-smi timed out"                     # printed by our probe when `timeout` fired
+    r"|command not found|no such file or directory",
+    re.IGNORECASE,
+)
+# A shell prompt line of a pasted transcript: "$ nvidia-smi", "root@box[/]# nvidia-smi".
+_PROMPT = re.compile(r"^\S*[$#]\s*(?:sudo\s+)?\S*(?:nvidia-smi|cat)\b")
+# Leading markdown/e-mail quoting ("> ") as in fixture F12.
+_QUOTING = re.compile(r"^\s*(?:>\s?)+")
+
+_SMI_VERSION = re.compile(r"NVIDIA-SMI\s+(\d[\w.]*)")
+# 610.x renamed "Driver Version:" to "KMD Version:" and "CUDA Version:" to "CUDA UMD Version:".
+_DRIVER_VERSION = re.compile(r"(?:Driver|KMD) Version:\s*(\S+)")
+_CUDA_VERSION = re.compile(r"CUDA (?:UMD )?Version:\s*(\S+)")
+# "|   0  NVIDIA A100-SXM4-40GB          On  |   00000000:10:1C.0 Off |" (Linux: persistence
+# mode On/Off; Windows: the driver model WDDM/TCC). The name is kept exactly as printed, which
+# includes the truncation nvidia-smi applies to long names ("NVIDIA GeForce RTX 3080 ...").
+_GPU_ROW = re.compile(
+    r"^\|\s*(?P<index>\d+)\s+(?P<name>\S.*?)\s+(?:On|Off|WDDM|TCC|N/A)\s*\|"
+    r"\s*(?P<bus>[0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])\s"
+)
+_MEMORY = re.compile(r"(\d+)\s*MiB\s*/\s*(\d+)\s*MiB")
+
+
+def _clean_lines(text: str) -> list[str]:
+    return [_QUOTING.sub("", line).rstrip() for line in (text or "").splitlines()]
+
+
+def _version_or_none(value: str | None) -> str | None:
+    if not value or value.strip("[]").upper() in ("N/A", "NOT SUPPORTED"):
+        return None
+    return value
+
+
+def _error_lines(lines: list[str]) -> list[str]:
+    return [line.strip() for line in lines if _SMI_ERROR.search(line) and not _PROMPT.match(line)]
+
+
+def parse_smi_table(text: str) -> dict:
+    """
+    Parse the plain ``nvidia-smi`` output (every table layout from the 384 series to 610).
+
+    + text: what nvidia-smi printed (stdout and stderr), possibly quoted (``> ``) or indented
+
+    Returns ``{"driver_version", "cuda_version", "gpus": [{"index", "name", "memory_mib",
+    "pci_bus_id"}], "error", "smi_version"}``. ``error`` is the driver's failure message (couldn't
+    communicate, NVML version mismatch, no devices) or None. ``smi_version`` is the NVIDIA-SMI
+    field, which inside snaps and containers can be older than the driver: use driver_version.
+
+    **Example:**
+
+    .. code:: python
+
+        parse_smi_table(open("nvidia-smi.txt").read())["gpus"][0]["name"]  # "TITAN X (Pascal)"
+    """
+    lines = _clean_lines(text)
+    result: dict[str, Any] = {
+        "driver_version": None,
+        "cuda_version": None,
+        "gpus": [],
+        "error": None,
+        "smi_version": None,
+    }
+    header_seen = False
+    for position, line in enumerate(lines):
+        if not header_seen and _SMI_VERSION.search(line) and _DRIVER_VERSION.search(line):
+            header_seen = True
+            result["smi_version"] = _SMI_VERSION.search(line).group(1)
+            result["driver_version"] = _version_or_none(_DRIVER_VERSION.search(line).group(1))
+            cuda = _CUDA_VERSION.search(line)
+            result["cuda_version"] = _version_or_none(cuda.group(1) if cuda else None)
+            continue
+        row = _GPU_ROW.match(line.strip())
+        if row:
+            memory = None
+            # The memory column is on the row right below; "Not Supported" on some SoCs.
+            if position + 1 < len(lines):
+                used_total = _MEMORY.search(lines[position + 1])
+                memory = int(used_total.group(2)) if used_total else None
+            result["gpus"].append({
+                "index": int(row["index"]),
+                "name": row["name"],
+                "memory_mib": memory,
+                "pci_bus_id": row["bus"],
+            })
+
+    errors = _error_lines(lines)
+    if errors:
+        result["error"] = "; ".join(errors)
+    elif not header_seen:
+        meaningful = [line.strip() for line in lines if line.strip() and not _PROMPT.match(line)]
+        result["error"] = "; ".join(meaningful) if meaningful else "nvidia-smi printed nothing"
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# nvidia-smi: --query-gpu CSV
+# ---------------------------------------------------------------------------------------------
+
+# What GpuInfo asks for. compute_cap is unknown to drivers <= 470 (exit status 2).
+QUERY_FIELDS = ("index", "name", "driver_version", "memory.total", "pci.bus_id", "compute_cap")
+QUERY_FIELDS_WITHOUT_CC = QUERY_FIELDS[:-1]
+
+# nvidia-smi field name -> our key (several fields have two spellings).
+_CANONICAL = {
+    "index": "index",
+    "name": "name",
+    "gpu_name": "name",
+    "driver_version": "driver_version",
+    "memory.total": "memory_mib",
+    "pci.bus_id": "pci_bus_id",
+    "gpu_bus_id": "pci_bus_id",
+    "compute_cap": "compute_capability",
+}
+_ROW_KEYS = ("index", "name", "driver_version", "memory_mib", "pci_bus_id", "compute_capability")
+_FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_.]*(?: \[[^\]]*\])?$")
+_WITH_UNIT = re.compile(r"^(-?[\d.]+) (?:MiB|%|W|MHz|C)$")
+
+
+def _query_value(raw: str) -> str | None:
+    raw = raw.strip()
+    # "[N/A]", "[Not Supported]", "[Unknown Error]", "[Insufficient Permissions]", "N/A"
+    if not raw or raw.startswith("[") or raw.upper() == "N/A":
+        return None
+    with_unit = _WITH_UNIT.match(raw)  # a query run without "nounits": "12196 MiB"
+    return with_unit.group(1) if with_unit else raw
+
+
+def _to_int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def parse_smi_query(text: str, fields: tuple[str, ...] | list[str] | None = None) -> list[dict]:
+    """
+    Parse ``nvidia-smi --query-gpu=... --format=csv[,noheader][,nounits]`` output.
+
+    + text: the CSV output; error lines (no devices, invalid field, NVML errors) are skipped
+    + fields: the queried fields in order; a header line, when present, wins. Default: GpuInfo's
+      ``index,name,driver_version,memory.total,pci.bus_id,compute_cap`` (or the same without
+      compute_cap when the rows have one column less)
+
+    Every row has ``index`` (int), ``name`` (as printed), ``driver_version``, ``memory_mib`` (int),
+    ``pci_bus_id`` and ``compute_capability`` ("8.6"), each None when not queried or reported as
+    [N/A]/[Not Supported]; other queried fields are kept under their nvidia-smi names.
+
+    **Example:**
+
+    .. code:: python
+
+        parse_smi_query("0, TITAN V, 470.82.01, 12066, 00000000:01:00.0")[0]["memory_mib"]  # 12066
+    """
+    rows: list[dict] = []
+    wanted = list(fields) if fields else None
+    for line in _clean_lines(text):
+        if not line.strip() or _PROMPT.match(line) or _SMI_ERROR.search(line):
+            continue
+        parts = [part.strip() for part in line.split(",")]
+        if all(_FIELD_NAME.match(part) for part in parts) and not any(
+            part.replace(".", "").isdigit() for part in parts
+        ):
+            wanted = [part.split(" [")[0] for part in parts]  # header line ("memory.total [MiB]")
+            continue
+        columns = wanted or list(
+            QUERY_FIELDS if len(parts) >= len(QUERY_FIELDS) else QUERY_FIELDS_WITHOUT_CC
+        )
+        if len(parts) > len(columns) and "name" in columns:
+            # a name containing ", " (none known, but never lose a row over it)
+            at = columns.index("name")
+            surplus = len(parts) - len(columns)
+            parts[at : at + surplus + 1] = [", ".join(parts[at : at + surplus + 1])]
+        if len(parts) != len(columns):
+            continue
+        raw = dict(zip(columns, parts))
+        row: dict[str, Any] = dict.fromkeys(_ROW_KEYS)
+        for column, value in raw.items():
+            key = _CANONICAL.get(column, column)
+            row[key] = value.strip() if key == "name" else _query_value(value)
+        if "index" in columns:
+            row["index"] = _to_int(row["index"])
+            if row["index"] is None:
+                continue
+        row["memory_mib"] = _to_int(row["memory_mib"])
+        cc = row["compute_capability"]
+        if cc is not None and not re.fullmatch(r"\d+\.\d+", cc):
+            continue
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# nvidia-smi -q (the detailed report; not read by GpuInfo, parsed for tools and bug reports)
+# ---------------------------------------------------------------------------------------------
+
+_Q_FIELD = re.compile(r"^(?P<indent>\s*)(?P<key>[^:]+?)\s*:\s*(?P<value>.*)$")
+_Q_GPU = re.compile(r"^GPU ([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])\s*$")
+
+
+def parse_smi_details(text: str) -> dict:
+    """
+    Parse the header and per-GPU identity of ``nvidia-smi -q``.
+
+    + text: the report (``==============NVSMI LOG==============`` ...), possibly a fragment
+
+    Returns ``{"driver_version", "cuda_version", "gpus": [{"pci_bus_id", "name", "brand",
+    "architecture"}]}``; ``architecture`` ("Turing") exists from about the 510 series, else None.
+    """
+    result: dict[str, Any] = {"driver_version": None, "cuda_version": None, "gpus": []}
+    keys = {"Product Name": "name", "Product Brand": "brand", "Product Architecture": "architecture"}
+    for line in _clean_lines(text):
+        gpu = _Q_GPU.match(line.strip())
+        if gpu:
+            result["gpus"].append({"pci_bus_id": gpu.group(1), "name": None, "brand": None,
+                                   "architecture": None})
+            continue
+        field = _Q_FIELD.match(line)
+        if not field:
+            continue
+        key, value = field["key"].strip(), _version_or_none(field["value"].strip())
+        if not field["indent"] and key in ("Driver Version", "KMD Version"):
+            result["driver_version"] = value
+        elif not field["indent"] and key in ("CUDA Version", "CUDA UMD Version"):
+            result["cuda_version"] = value
+        elif result["gpus"] and key in keys and result["gpus"][-1][keys[key]] is None:
+            result["gpus"][-1][keys[key]] = value
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# /proc/driver/nvidia/version
+# ---------------------------------------------------------------------------------------------
+
+# "NVRM version: NVIDIA UNIX x86_64 Kernel Module  384.98  Thu Oct 26 ..."
+# "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  565.57.01  Release Build ..."
+# "NVRM version: NVIDIA UNIX Open Kernel Module for aarch64  35.3.1  Release Build ..." (Jetson)
+_PROC_VERSION = re.compile(r"Module(?: for \S+)?\s+([0-9.]+)")
+_PROC_ARCH = re.compile(r"Kernel Module for (\S+)|UNIX (?!Open )(\S+) Kernel Module")
+
+
+def parse_proc_version(text: str) -> dict | None:
+    """
+    Parse ``/proc/driver/nvidia/version`` (proprietary and open kernel modules, Jetson).
+
+    + text: the file's content
+
+    Returns ``{"version": "565.57.01", "kind": "open"|"proprietary", "arch": "x86_64"|None}``,
+    or None when no NVIDIA kernel module line is in the text.
+
+    **Example:**
+
+    .. code:: python
+
+        parse_proc_version("NVRM version: NVIDIA UNIX x86_64 Kernel Module  384.98  Thu ...")
+    """
+    for line in _clean_lines(text):
+        if "NVRM version" not in line and "Kernel Module" not in line:
+            continue
+        version = _PROC_VERSION.search(line)
+        if not version:
+            continue
+        arch = _PROC_ARCH.search(line)
+        return {
+            "version": version.group(1).rstrip("."),
+            "kind": "open" if "Open Kernel Module" in line else "proprietary",
+            "arch": (arch.group(1) or arch.group(2)) if arch else None,
+        }
+    return None
+
+
+def driver_satisfies(version: str | None, minimum: str) -> bool:
+    """
+    Whether a driver version is at least ``minimum``, by real version ordering (``packaging``):
+    "418.87.01" >= "418.39", "450.57" >= "418.96", "1000.1" > "999.9".
+
+    + version: the running driver, None when there is none (never satisfies)
+    + minimum: the stack's minimum driver, e.g. "418.39"
+    """
+    if not version:
+        return False
+    try:
+        return Version(version) >= Version(minimum)
+    except InvalidVersion:
+        return False
+
+
+def compute_capability_for(name: str | None) -> str | None:
+    """
+    Compute capability of a GPU by its printed name, for drivers whose nvidia-smi lacks
+    ``compute_cap``. The table lives with the stack knowledge (stacks/gpu_models); it is imported
+    lazily so that facts stay importable on their own, and an unknown name (or no table) is None.
+
+    + name: the name as nvidia-smi prints it, with or without the "NVIDIA " prefix
+    """
+    if not name:
+        return None
+    try:
+        from stacks.gpu_models import compute_capability_for as lookup
+    except ImportError:
+        return None
+    try:
+        return lookup(name)
+    except (ValueError, OSError):
+        # a broken or missing table must not escape a fact's process(): that would abort the
+        # run on every host. The stacks tests are where such a table error shows.
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# NVML (where pynvml is importable: the controller for @local, the verification script)
+# ---------------------------------------------------------------------------------------------
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_nvml() -> dict:
+    """
+    Read the local driver and GPUs through NVML (``pynvml``), in the shape of the nvidia-smi part
+    of `GpuInfo`: ``{"driver_version", "cuda_version", "gpus": [{"index", "name", "memory_mib",
+    "compute_capability", "pci_bus_id"}], "error"}``. Never raises: no pynvml, no library, no
+    driver or no device all come back as ``error`` (NVML's own words).
+
+    **Example:**
+
+    .. code:: python
+
+        info = read_nvml()
+        if info["error"] is None: print(info["gpus"][0]["compute_capability"])
+    """
+    result: dict[str, Any] = {"driver_version": None, "cuda_version": None, "gpus": [], "error": None}
+    try:
+        with warnings.catch_warnings():
+            # the "pynvml" distribution warns that it is deprecated in favour of nvidia-ml-py,
+            # which provides the same module; either is fine here.
+            warnings.simplefilter("ignore", FutureWarning)
+            import pynvml
+    except ImportError as exc:
+        result["error"] = f"pynvml is not importable: {exc}"
+        return result
+
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        result["error"] = str(exc)  # "Driver Not Loaded", "NVML Shared Library Not Found", ...
+        return result
+    try:
+        result["driver_version"] = _text(pynvml.nvmlSystemGetDriverVersion())
+        try:
+            cuda = pynvml.nvmlSystemGetCudaDriverVersion()  # 1000*major + 10*minor
+            result["cuda_version"] = f"{cuda // 1000}.{cuda % 1000 // 10}"
+        except pynvml.NVMLError:
+            pass  # drivers before 418 do not know it; not a failure
+        count = pynvml.nvmlDeviceGetCount()
+        for index in range(count):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+            result["gpus"].append({
+                "index": index,
+                "name": _text(pynvml.nvmlDeviceGetName(handle)),
+                "memory_mib": int(pynvml.nvmlDeviceGetMemoryInfo(handle).total) // (1024 * 1024),
+                "compute_capability": f"{major}.{minor}",
+                "pci_bus_id": _text(pynvml.nvmlDeviceGetPciInfo(handle).busId),
+            })
+        if count == 0:
+            result["error"] = "No devices were found"  # nvidia-smi's words for the same state
+    except pynvml.NVMLError as exc:
+        result["error"] = str(exc)
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except pynvml.NVMLError:
+            pass
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The fact
+# ---------------------------------------------------------------------------------------------
+
+_QUERY = "--query-gpu={} --format=csv,noheader,nounits"
+
+# One POSIX sh script (dash, busybox: no bashisms), always exit 0, always prints "@@end".
+GPU_PROBE_SCRIPT = (
+    "LC_ALL=C; export LC_ALL\n"
+    # mokutil and lspci live in sbin, which a non-root SSH user's PATH often lacks
+    'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"\n'
+    + RUN_SECTION
+    + r"""
+pci_sysfs() {
+    for d in /sys/bus/pci/devices/*; do
+        [ -r "$d/vendor" ] || continue
+        read -r v < "$d/vendor" || continue
+        [ "$v" = 0x10de ] || continue
+        dev=; cls=
+        read -r dev < "$d/device"
+        read -r cls < "$d/class"
+        echo "${d##*/} $v $dev $cls"
+    done
+}
+# a wedged driver can hang nvidia-smi forever; bound it where coreutils' timeout exists
+T=
+if command -v timeout >/dev/null 2>&1; then T="timeout 60"; fi
+if [ -d /sys/bus/pci/devices ]; then run_section pci pci_sysfs; fi
+if command -v lspci >/dev/null 2>&1; then run_section lspci lspci -Dnn -d 10de:; fi
+if smi=$(command -v nvidia-smi 2>/dev/null); then
+    printf '@@section smi_path rc=0\n%s\n' "$smi"
+    run_section smi_table $T nvidia-smi
+"""
+    + f"    run_section smi_query $T nvidia-smi {_QUERY.format(','.join(QUERY_FIELDS))}\n"
+    + r"""    if [ $? -eq 2 ] || printf '%s' "$_out" | grep -q 'is not a valid field'; then
+"""
+    + f"        run_section smi_query_nocc $T nvidia-smi "
+    + f"{_QUERY.format(','.join(QUERY_FIELDS_WITHOUT_CC))}\n"
+    + r"""    fi
+fi
+if [ -r /proc/driver/nvidia/version ]; then run_section proc_version cat /proc/driver/nvidia/version; fi
+nouveau=no; nvidia=no
+if [ -r /proc/modules ]; then
+    if grep -q '^nouveau ' /proc/modules; then nouveau=yes; fi
+    if grep -q '^nvidia ' /proc/modules; then nvidia=yes; fi
+fi
+if [ -d /sys/module/nouveau ]; then nouveau=yes; fi
+if [ -d /sys/module/nvidia ]; then nvidia=yes; fi
+printf '@@section modules rc=0\nnouveau=%s\nnvidia=%s\n' "$nouveau" "$nvidia"
+if command -v mokutil >/dev/null 2>&1; then
+    run_section mokutil mokutil --sb-state
+else
+    for f in /sys/firmware/efi/efivars/SecureBoot-*; do
+        if [ -r "$f" ]; then run_section secureboot_efivar od -An -tu1 "$f"; fi
+        break
+    done
+fi
+if command -v dpkg-query >/dev/null 2>&1; then
+    run_section dpkg dpkg-query -W -f='${Status} ${Package} ${Version}\n' 'nvidia-driver-*' 'nvidia-utils-*' 'libnvidia-compute-*'
+    if command -v apt-mark >/dev/null 2>&1; then run_section held apt-mark showhold; fi
+elif command -v rpm >/dev/null 2>&1; then
+    run_section rpm rpm -qa --qf '%{NAME} %{VERSION}-%{RELEASE}\n' '*nvidia*'
+fi
+for f in /run/reboot-required /var/run/reboot-required; do
+    if [ -e "$f" ]; then
+        printf '@@section reboot_required rc=0\n'
+        if [ -r "$f.pkgs" ]; then cat "$f.pkgs"; fi
+        break
+    fi
+done
+echo '"""
+    + END_MARKER
+    + """'
+exit 0
+"""
+)
+
+_LSPCI = re.compile(
+    r"^(?P<slot>\S+) (?P<class_name>.+?) \[(?P<class>[0-9a-fA-F]{4})\]: (?P<desc>.*?) ?"
+    r"\[10de:(?P<device>[0-9a-fA-F]{4})\]"
+)
+
+
+def _pci_devices(sections: dict[str, Section]) -> list[dict]:
+    """NVIDIA display controllers (PCI class 0x03xxxx). A Turing card also shows an audio, a USB
+    and a serial-bus function with vendor 0x10de: those are not GPUs and are left out."""
+    names: dict[str, dict] = {}
+    if "lspci" in sections:
+        for line in sections["lspci"].lines:
+            match = _LSPCI.match(line.strip())
+            if match:
+                desc = re.sub(r"^NVIDIA Corporation\s*", "", match["desc"]).strip()
+                names[match["slot"].lower()] = {
+                    "class": "0x" + match["class"].lower() + "00",
+                    "device": "0x" + match["device"].lower(),
+                    "name": desc or None,
+                }
+    devices: list[dict] = []
+    if "pci" in sections:
+        for line in sections["pci"].lines:
+            parts = line.split()
+            if len(parts) < 3:
+                continue
+            slot, vendor, device = parts[0], parts[1], parts[2]
+            pci_class = parts[3] if len(parts) > 3 else None
+            devices.append({
+                "slot": slot,
+                "vendor": vendor,
+                "device": device,
+                "class": pci_class,
+                "name": names.get(slot.lower(), {}).get("name"),
+            })
+    else:  # no sysfs: lspci alone
+        for slot, info in names.items():
+            devices.append({"slot": slot, "vendor": "0x10de", "device": info["device"],
+                            "class": info["class"], "name": info["name"]})
+    return [d for d in devices if d["class"] is None or d["class"].startswith("0x03")]
+
+
+def _secure_boot(sections: dict[str, Section]) -> bool | None:
+    if "mokutil" in sections:
+        text = sections["mokutil"].text.lower()
+        if "validation is disabled" in text:
+            # shim tells the kernel Secure Boot is off (MokSBState): unsigned modules load
+            return False
+        if "secureboot enabled" in text:
+            return True
+        if "secureboot disabled" in text:
+            return False
+    if "secureboot_efivar" in sections:
+        values = sections["secureboot_efivar"].text.split()
+        if sections["secureboot_efivar"].rc == 0 and values:  # 4 attribute bytes, then the value
+            return values[-1] == "1"
+    # No mokutil and no readable efivar: unknown. (A missing /sys/firmware/efi is not proof of a
+    # BIOS boot: containers hide it.)
+    return None
+
+
+def _driver_packages(sections: dict[str, Section]) -> dict[str, str]:
+    packages: dict[str, str] = {}
+    if "dpkg" in sections:
+        for line in sections["dpkg"].lines:
+            # "install ok installed nvidia-driver-440 440.100-0ubuntu0.18.04.1"; "hold ok installed"
+            parts = line.split()
+            if len(parts) == 5 and parts[2] == "installed":
+                packages[parts[3]] = parts[4]
+    if "rpm" in sections:
+        for line in sections["rpm"].lines:
+            parts = line.split()
+            if len(parts) == 2:
+                packages[parts[0]] = parts[1]
+    return packages
+
+
+def _same_bus(a: str | None, b: str | None) -> bool:
+    def key(bus: str | None):
+        parts = re.split(r"[:.]", bus or "")
+        return tuple(int(p, 16) for p in parts) if len(parts) == 4 and all(parts) else None
+
+    return key(a) is not None and key(a) == key(b)
+
+
+def _merge_gpus(smi: dict | None, query: list[dict]) -> list[dict]:
+    """The query gives full names, bus ids and (on newer drivers) the compute capability; the
+    table is the fallback when the query failed. A missing capability is looked up by name."""
+    gpus = []
+    source = query or (smi or {}).get("gpus", [])
+    for row in source:
+        memory = row.get("memory_mib")
+        if memory is None and smi:
+            for table_row in smi["gpus"]:
+                if _same_bus(table_row["pci_bus_id"], row.get("pci_bus_id")):
+                    memory = table_row["memory_mib"]
+        gpus.append({
+            "index": row["index"],
+            "name": row["name"],
+            "memory_mib": memory,
+            "compute_capability": row.get("compute_capability") or compute_capability_for(row["name"]),
+            "pci_bus_id": row.get("pci_bus_id"),
+        })
+    return gpus
+
+
+def gpu_info_from_probe(lines: list[str]) -> dict:
+    """Turn the output lines of `GPU_PROBE_SCRIPT` into the `GpuInfo` shape (see its docstring).
+    Shared by the fact and `local_gpu_info()`."""
+    sections = parse_sections(lines)
+    if not sections:
+        raise FactProcessError(
+            "GPU probe printed no sections (was it run by a POSIX sh?): "
+            + " / ".join(lines[:3])
+        )
+
+    smi = parse_smi_table(sections["smi_table"].text) if "smi_table" in sections else None
+    query_section = sections.get("smi_query_nocc") or sections.get("smi_query")
+    query: list[dict] = []
+    query_error = None
+    if query_section is not None:
+        if query_section.rc == 0:
+            fields = QUERY_FIELDS_WITHOUT_CC if "smi_query_nocc" in sections else QUERY_FIELDS
+            query = parse_smi_query(query_section.text, fields)
+        else:
+            query_error = "; ".join(_error_lines(query_section.lines)) or (
+                f"nvidia-smi --query-gpu exited {query_section.rc}"
+            )
+    if smi is not None and sections["smi_table"].rc == 124:
+        smi["error"] = "nvidia-smi timed out (60 s): the driver may be wedged"
+
+    proc = parse_proc_version(sections["proc_version"].text) if "proc_version" in sections else None
+    modules = dict(
+        line.split("=", 1) for line in sections.get("modules", Section(0)).lines if "=" in line
+    )
+
+    driver_version = None
+    source = None
+    if smi and smi["driver_version"]:
+        driver_version, source = smi["driver_version"], "nvidia-smi"
+    elif query and query[0].get("driver_version"):
+        driver_version, source = query[0]["driver_version"], "nvidia-smi"
+    elif proc:
+        driver_version, source = proc["version"], "proc"
+
+    error = None
+    if smi is not None:
+        error = smi["error"] or query_error
+
+    held = sections["held"].lines if "held" in sections and sections["held"].rc == 0 else []
+    return {
+        "pci_devices": _pci_devices(sections),
+        "smi": smi,
+        "query": query,
+        "proc_version": proc,
+        "nouveau_loaded": modules.get("nouveau") == "yes",
+        "nvidia_module_loaded": modules.get("nvidia") == "yes",
+        "secure_boot": _secure_boot(sections),
+        "driver_packages": _driver_packages(sections),
+        "held_packages": [line.strip() for line in held if line.strip()],
+        "reboot_required": "reboot_required" in sections,
+        "reboot_required_packages": [
+            line.strip() for line in sections.get("reboot_required", Section(0)).lines if line.strip()
+        ],
+        "driver_version": driver_version,
+        "cuda_version": smi["cuda_version"] if smi else None,
+        "gpus": _merge_gpus(smi, query),
+        "source": source,
+        "error": error,
+    }
+
+
+class GpuInfo(FactBase):
+    """
+    Everything about a host's NVIDIA GPUs and driver, in one remote command.
+
+    Returns::
+
+        {"pci_devices": [{"slot", "vendor", "device", "class", "name"}],  # NVIDIA display devices
+         "smi": parse_smi_table(...) | None,       # None when nvidia-smi is absent
+         "query": parse_smi_query(...),            # [] when unavailable
+         "proc_version": {"version", "kind", "arch"} | None,
+         "nouveau_loaded": bool, "nvidia_module_loaded": bool,
+         "secure_boot": True | False | None,       # None: unknown
+         "driver_packages": {"nvidia-driver-440": "440.100-1"},
+         "held_packages": ["nvidia-driver-440"],
+         "reboot_required": bool, "reboot_required_packages": [...],
+         "driver_version": str | None,             # running driver: smi > query > /proc
+         "cuda_version": str | None,               # highest CUDA the driver supports
+         "gpus": [{"index", "name", "memory_mib", "compute_capability", "pci_bus_id"}],
+         "source": "nvidia-smi" | "proc" | None,
+         "error": str | None}                      # the driver's failure message
+
+    A missing nvidia-smi, a driver that cannot be reached or a machine without GPU is data, never
+    a failed host: the command always exits 0.
+
+    **Example:**
+
+    .. code:: python
+
+        info = host.get_fact(GpuInfo)
+        if not info["pci_devices"] and not info["gpus"]: ...  # no NVIDIA GPU
+    """
+
+    command = GPU_PROBE_SCRIPT
+
+    @staticmethod
+    def default() -> dict:
+        return gpu_info_from_probe(["@@section none rc=0", END_MARKER])
+
+    def process(self, output: list[str]) -> dict:
+        return gpu_info_from_probe(output)
+
+
+def local_gpu_info(timeout: float = 120) -> dict:
+    """
+    `GpuInfo` for the controller itself (``@local``): runs the same probe script with the local
+    ``sh``, then prefers NVML for the driver and GPUs where pynvml can reach a driver (NVML knows
+    the compute capability on every driver generation). ``source`` says which one answered
+    ("nvml", "nvidia-smi", "proc" or None); the extra key ``nvml_error`` holds NVML's own error
+    (None when NVML answered).
+
+    + timeout: seconds the probe may take
+    """
+    completed = subprocess.run(
+        ["sh", "-c", GPU_PROBE_SCRIPT], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    info = gpu_info_from_probe(completed.stdout.splitlines())
+    nvml = read_nvml()
+    if nvml["error"] is None and nvml["driver_version"]:
+        info.update(
+            driver_version=nvml["driver_version"],
+            cuda_version=nvml["cuda_version"] or info["cuda_version"],
+            gpus=nvml["gpus"],
+            source="nvml",
+            error=None,
+        )
+    info["nvml_error"] = nvml["error"]
+    return info
+
+
+if __name__ == "__main__":  # `python -m facts.gpu`: what this machine looks like
+    import json
+
+    json.dump(local_gpu_info(), sys.stdout, indent=2)
+    print()

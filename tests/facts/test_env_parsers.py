@@ -1,0 +1,365 @@
+"""conda, pip, CUDA and disk parsers against captured outputs (versions.md §8 F24-F28, local
+captures), and the env facts' scripts run for real against directories built here."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pyinfra.api import StringCommand
+from pyinfra_testing.util import get_command_string
+
+from facts.conda import (
+    CondaInstall,
+    CondaPackages,
+    parse_conda_env_list_json,
+    parse_conda_list_json,
+    parse_conda_plan,
+    parse_record_name,
+)
+from facts.cuda import (
+    EnvCudaLibraries,
+    SystemCuda,
+    parse_cuda_version_file,
+    parse_cudnn_header,
+    parse_nvcc_version,
+    shadowing_paths,
+)
+from facts.files_state import FileContent
+from facts.host import FreeDisk, parse_df
+from facts.pip_env import PipPackages, normalize_name, parse_pip_list_json, parse_python_version
+
+
+def run_fact(fact_class, env=None, **kwargs):
+    """Run a fact's command with the local sh the way pyinfra would, and process its output."""
+    fact = fact_class()
+    command = fact.command(**kwargs) if callable(fact.command) else fact.command
+    completed = subprocess.run(["sh", "-c", get_command_string(StringCommand(command))],
+                               capture_output=True, text=True, env=env, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    return fact.process(completed.stdout.splitlines())
+
+
+# --- CUDA ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, expected", [
+    ("nvcc_f25_10.1.txt", {"release": "10.1", "version": "10.1.243"}),
+    ("nvcc_f25_11.0.txt", {"release": "11.0", "version": "11.0.194"}),
+    ("nvcc_f25_11.5.txt", {"release": "11.5", "version": "11.5.119"}),
+    ("nvcc_local_13.0.txt", {"release": "13.0", "version": "13.0.88"}),
+])
+def test_nvcc(fixture_text, name, expected):
+    assert parse_nvcc_version(fixture_text(name)) == expected
+
+
+def test_nvcc_absent():
+    assert parse_nvcc_version("sh: 1: nvcc: not found") is None
+
+
+@pytest.mark.parametrize("name", ["cudnn_f24_7.6.5_header.txt", "cudnn_f24_7.6.5_grep.txt"])
+def test_cudnn_header(fixture_text, name):
+    assert parse_cudnn_header(fixture_text(name)) == "7.6.5"
+
+
+def test_cudnn_header_incomplete():
+    assert parse_cudnn_header("#define CUDNN_MAJOR 8\n#define CUDNN_MINOR 9\n") is None
+    assert parse_cudnn_header("#define CUDNN_MAJOR 9\n#define CUDNN_MINOR 1\n"
+                              "#define CUDNN_PATCHLEVEL 0\n") == "9.1.0"
+
+
+def test_cuda_version_files():
+    assert parse_cuda_version_file("CUDA Version 10.1.243\n") == "10.1.243"
+    assert parse_cuda_version_file('{"cuda": {"name": "CUDA SDK", "version": "11.0.194"}}') == \
+        "11.0.194"
+    assert parse_cuda_version_file("{broken") is None
+    assert parse_cuda_version_file("") is None
+
+
+def test_shadowing_paths():
+    path = "/opt/miniconda3/envs/tf21/lib:/usr/local/cuda/lib64:/usr/local/cuda-10.0/lib64/:" \
+           "/opt/cuda/lib64::/usr/lib/x86_64-linux-gnu"
+    assert shadowing_paths(path) == ["/usr/local/cuda/lib64", "/usr/local/cuda-10.0/lib64",
+                                     "/opt/cuda/lib64"]
+    assert shadowing_paths("") == []
+
+
+def test_env_cuda_libraries_real_directory(tmp_path):
+    lib = tmp_path / "env with space" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "libcudart.so.10.1.243").write_bytes(b"")
+    (lib / "libcudart.so.10.1").symlink_to("libcudart.so.10.1.243")
+    (lib / "libcudnn.so.7.6.5").write_bytes(b"")
+    (lib / "libcudnn.so.7").symlink_to("libcudnn.so.7.6.5")
+    (lib / "libcublas.so.10").symlink_to("libcublas.so.10.2.1.243")  # dangling: not usable
+    (lib / "libpython3.7m.so.1.0").write_bytes(b"")                   # not a CUDA library
+    (lib / "libcudart.so").symlink_to("libcudart.so.10.1")            # dev link, no soname
+    result = run_fact(EnvCudaLibraries, env_prefix=str(tmp_path / "env with space"))
+    assert result == {"present": True, "libraries": [
+        "libcudart.so.10.1", "libcudart.so.10.1.243", "libcudnn.so.7", "libcudnn.so.7.6.5"]}
+    assert run_fact(EnvCudaLibraries, env_prefix=str(tmp_path / "nope")) == \
+        {"present": False, "libraries": []}
+
+
+def test_system_cuda_on_this_machine():
+    env = dict(os.environ, LD_LIBRARY_PATH="/usr/local/cuda-10.1/lib64:/somewhere/else")
+    result = run_fact(SystemCuda, env=env)
+    assert result["ld_library_path"] == "/usr/local/cuda-10.1/lib64:/somewhere/else"
+    assert result["shadowing_paths"] == ["/usr/local/cuda-10.1/lib64"]
+    nvcc = subprocess.run("command -v nvcc || ls /usr/local/cuda/bin/nvcc", shell=True,
+                          capture_output=True, text=True).stdout.strip()
+    if nvcc:
+        version = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+        assert result["nvcc"] == dict(parse_nvcc_version(version), path=nvcc)
+    else:
+        assert result["nvcc"] is None
+
+
+# --- conda -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("filename, expected", [
+    ("cudatoolkit-10.1.243-h6bb024c_0.json", ("cudatoolkit", "10.1.243", "h6bb024c_0")),
+    ("cudnn-7.6.5-cuda10.1_0.json", ("cudnn", "7.6.5", "cuda10.1_0")),
+    ("conda-package-handling-1.7.3-py38h27cfd23_1.json",
+     ("conda-package-handling", "1.7.3", "py38h27cfd23_1")),
+    ("_libgcc_mutex-0.1-main.json", ("_libgcc_mutex", "0.1", "main")),
+    ("/opt/conda/conda-meta/python-3.7.16-h7a1cb2a_0.json", ("python", "3.7.16", "h7a1cb2a_0")),
+])
+def test_record_names(filename, expected):
+    record = parse_record_name(filename)
+    assert (record["name"], record["version"], record["build"]) == expected
+
+
+@pytest.mark.parametrize("filename", ["history", "broken.json", "a-b.json", ""])
+def test_not_records(filename):
+    assert parse_record_name(filename) is None
+
+
+def test_conda_plan_f26(fixture_text):
+    plain = parse_conda_plan(fixture_text("conda_plan_f26_defaults.txt"))
+    assert plain == {
+        "cudatoolkit": {"version": "10.1.243", "build": "h6bb024c_0", "channel": "pkgs/main"},
+        "cudnn": {"version": "7.6.5", "build": "cuda10.1_0", "channel": "pkgs/main"},
+        "cupti": {"version": "10.1.168", "build": "0", "channel": "pkgs/main"},
+    }
+    tuna = parse_conda_plan(fixture_text("conda_plan_f26_tuna_alias.txt"))
+    assert tuna["cudnn"] == {"version": "7.6.5", "build": "cuda10.1_0",
+                             "channel": "anaconda/pkgs/main"}
+
+
+def test_conda_env_list_windows_f27(fixture_text):
+    text = fixture_text("conda_env_list_f27_windows.txt")
+    text = text[text.index("{"):]  # drop the "> conda env list --json" prompt line
+    assert parse_conda_env_list_json(text) == [
+        {"name": "base", "path": "C:\\Miniconda3", "base": True},
+        {"name": "my-first-env", "path": "C:\\Miniconda3\\envs\\my-first-env", "base": False},
+        {"name": "test_project", "path": "C:\\Miniconda3\\envs\\test_project", "base": False},
+    ]
+
+
+def test_conda_env_list_old_conda_without_base_f27(fixture_text):
+    text = fixture_text("conda_env_list_f27_old_no_base.txt")
+    text = text[text.index("{"):]
+    envs = parse_conda_env_list_json(text)
+    assert [env["name"] for env in envs] == ["custom-env-1", "custom-env-2"]
+    assert not any(env["base"] for env in envs)
+
+
+def test_conda_env_list_envs_details(fixture_text):
+    envs = parse_conda_env_list_json(fixture_text("conda_env_list_25.11_envs_details_composed.txt"))
+    assert envs == [
+        {"name": "base", "path": "/opt/miniconda3", "base": True},
+        {"name": "tf21", "path": "/opt/miniconda3/envs/tf21", "base": False},
+        {"name": None, "path": "/home/lab/projects/scratch-env", "base": False},
+    ]
+
+
+def test_conda_env_list_table_despite_json_flag():
+    table = "# conda environments:\n#\nbase                  *  /opt/conda\ntf21                     /opt/conda/envs/tf21\n"
+    assert parse_conda_env_list_json(table) == [
+        {"name": "base", "path": "/opt/conda", "base": True},
+        {"name": "tf21", "path": "/opt/conda/envs/tf21", "base": False},
+    ]
+
+
+def test_conda_list_f28(fixture_text):
+    excerpt = fixture_text("conda_list_f28_excerpt.txt").rstrip()
+    assert excerpt.endswith("},")  # the source excerpt stops inside the list: close it
+    records = json.loads(excerpt[:-1] + "]")
+    records.append({"base_url": "https://pypi.org/", "build_number": 0, "build_string": "pypi_0",
+                    "channel": "pypi", "dist_name": "debugpy-1.6.0-pypi_0", "name": "debugpy",
+                    "platform": "pypi", "version": "1.6.0"})  # shape from conda issue 11683
+    records.append({"base_url": "https://pypi.org/", "build_number": 0, "build_string": "pypi_0",
+                    "channel": "pypi", "dist_name": "Keras_Applications-1.0.8-pypi_0",
+                    "name": "Keras_Applications", "platform": "pypi", "version": "1.0.8"})
+    parsed = parse_conda_list_json(json.dumps(records))
+    assert parsed["conda"] == {
+        "_libgcc_mutex": {"version": "0.1", "build": "main", "channel": "pkgs/main"},
+        "_openmp_mutex": {"version": "5.1", "build": "1_gnu", "channel": "pkgs/main"},
+    }
+    assert parsed["pypi"] == {"debugpy": "1.6.0", "keras-applications": "1.0.8"}
+
+
+def make_conda_prefix(root: Path, envs: dict, condarc: str | None):
+    (root / "bin").mkdir(parents=True)
+    (root / "bin" / "conda").write_text("#!/bin/sh\n# STAND-IN: never started by the facts\nexit 99\n")
+    (root / "bin" / "conda").chmod(0o755)
+    meta = root / "conda-meta"
+    meta.mkdir()
+    for record in ["conda-4.8.3-py38_0.json", "conda-package-handling-1.6.1-py38h7b6447c_0.json",
+                   "python-3.8.3-hcff3b4d_0.json", "python-dateutil-2.8.1-py_0.json"]:
+        (meta / record).write_text("{}")
+    (meta / "history").write_text("")
+    for name, records in envs.items():
+        env_meta = root / "envs" / name / "conda-meta"
+        env_meta.mkdir(parents=True)
+        for record in records:
+            (env_meta / record).write_text("{}")
+    (root / "envs" / "not-an-env").mkdir()  # a stray directory without conda-meta
+    if condarc is not None:
+        (root / ".condarc").write_text(condarc)
+
+
+def test_conda_install_real_prefix(tmp_path):
+    prefix = tmp_path / "mini conda3"
+    condarc = "channels:\n  - defaults\n\ndefault_channels:\n  - https://mirrors.tuna.tsinghua.edu.cn/anaconda/pkgs/main\n"
+    make_conda_prefix(prefix, {
+        "tf21": ["python-3.7.16-h7a1cb2a_0.json", "cudatoolkit-10.1.243-h6bb024c_0.json",
+                 "cudnn-7.6.5-cuda10.1_0.json"],
+        "empty": [],
+    }, condarc)
+    result = run_fact(CondaInstall, prefix=str(prefix))
+    assert result == {
+        "present": True, "exists": True, "prefix": str(prefix), "version": "4.8.3",
+        "python": "3.8.3",
+        "envs": [
+            {"name": "base", "path": str(prefix), "python": "3.8.3"},
+            {"name": "empty", "path": str(prefix / "envs" / "empty"), "python": None},
+            {"name": "tf21", "path": str(prefix / "envs" / "tf21"), "python": "3.7.16"},
+        ],
+        "condarc": condarc,
+    }
+    packages = run_fact(CondaPackages, env_prefix=str(prefix / "envs" / "tf21"))
+    assert packages == {"present": True, "packages": {
+        "python": {"version": "3.7.16", "build": "h7a1cb2a_0"},
+        "cudatoolkit": {"version": "10.1.243", "build": "h6bb024c_0"},
+        "cudnn": {"version": "7.6.5", "build": "cuda10.1_0"},
+    }}
+
+
+def test_conda_absent_and_half_installed(tmp_path):
+    assert run_fact(CondaInstall, prefix=str(tmp_path / "none"))["present"] is False
+    (tmp_path / "half" / "conda-meta").mkdir(parents=True)  # installer interrupted
+    half = run_fact(CondaInstall, prefix=str(tmp_path / "half"))
+    assert (half["present"], half["exists"], half["envs"]) == (False, True, [])
+    assert run_fact(CondaPackages, env_prefix=str(tmp_path / "none")) == \
+        {"present": False, "packages": {}}
+
+
+# --- pip -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, normal", [
+    ("typing_extensions", "typing-extensions"), ("Keras-Applications", "keras-applications"),
+    ("Keras_Preprocessing", "keras-preprocessing"), ("zope.interface", "zope-interface"),
+    ("tensorflow-gpu", "tensorflow-gpu"), ("PyYAML", "pyyaml"),
+])
+def test_normalize_name(name, normal):
+    assert normalize_name(name) == normal
+
+
+def test_parse_pip_list_with_warnings():
+    text = ("WARNING: Ignoring invalid distribution -umpy (/x/site-packages)\n"
+            '[{"name": "tensorflow-gpu", "version": "2.1.0+cu101"}, '
+            '{"name": "typing_extensions", "version": "3.7.4.3"}]\n')
+    assert parse_pip_list_json(text) == {"tensorflow-gpu": "2.1.0+cu101",
+                                         "typing-extensions": "3.7.4.3"}
+    with pytest.raises(ValueError):
+        parse_pip_list_json("/x/python: No module named pip")
+
+
+def test_python_version():
+    assert parse_python_version("Python 3.7.16") == "3.7.16"
+    assert parse_python_version("Python 2.7.18\n") == "2.7.18"
+    assert parse_python_version("sh: python: not found") is None
+
+
+def make_distributions(site: Path):
+    """Real .dist-info metadata (what a wheel install leaves), read by the real pip."""
+    for project, version in [("Keras_Applications", "1.0.8"), ("typing_extensions", "3.7.4.3"),
+                             ("tensorflow_gpu", "2.1.0+cu101")]:
+        info = site / f"{project}-{version}.dist-info"
+        info.mkdir(parents=True)
+        display = project.replace("Keras_Applications", "Keras-Applications")
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {display}\nVersion: {version}\n")
+        (info / "RECORD").write_text("")
+
+
+PYTHONS = [sys.executable]
+_PY37 = subprocess.run("command -v pyenv >/dev/null && echo $(pyenv root)/versions/3.7.16/bin/python3.7",
+                       shell=True, capture_output=True, text=True).stdout.strip()
+if _PY37 and Path(_PY37).exists():
+    PYTHONS.append(_PY37)
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_pip_packages_real_pip(tmp_path, python):
+    site = tmp_path / "site"
+    make_distributions(site)
+    env = dict(os.environ, PYTHONPATH=str(site))
+    result = run_fact(PipPackages, env=env, python=python)
+    assert result["present"] is True and result["error"] is None
+    expected_python = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                                     capture_output=True, text=True).stdout.strip()
+    assert result["python"] == expected_python
+    packages = result["packages"]
+    assert packages["keras-applications"] == "1.0.8"
+    assert packages["typing-extensions"] == "3.7.4.3"
+    assert packages["tensorflow-gpu"] == "2.1.0+cu101"
+    assert "pip" in packages
+
+
+def test_pip_packages_absent_interpreter_and_no_pip(tmp_path):
+    assert run_fact(PipPackages, python=str(tmp_path / "bin" / "python")) == \
+        {"present": False, "python": None, "packages": {}, "error": None}
+    assert run_fact(PipPackages, python="no-such-python-here")["present"] is False
+    # an interpreter without pip: a stand-in that answers -V and fails -m pip like CPython does
+    fake = tmp_path / "python"
+    fake.write_text('#!/bin/sh\n# STAND-IN interpreter without pip\n'
+                    'if [ "$1" = -V ]; then echo "Python 3.7.16"; exit 0; fi\n'
+                    'echo "$0: No module named pip" >&2; exit 1\n')
+    fake.chmod(0o755)
+    result = run_fact(PipPackages, python=str(fake))
+    assert result["present"] is True and result["python"] == "3.7.16"
+    assert result["packages"] == {} and result["error"].endswith("No module named pip")
+
+
+# --- disk and files ---------------------------------------------------------------------------
+
+def test_parse_df():
+    text = ("Filesystem     1024-blocks      Used Available Capacity Mounted on\n"
+            "/dev/nvme0n1p2   490617784 123456789 342115548      27% /data disk\n")
+    assert parse_df(text) == {"free_mib": 342115548 // 1024, "total_mib": 490617784 // 1024,
+                              "mount": "/data disk"}
+    assert parse_df("df: /nope: No such file or directory") is None
+
+
+def test_free_disk_walks_up_to_existing_parent(tmp_path):
+    target = tmp_path / "not yet" / "miniconda3"
+    result = run_fact(FreeDisk, path=str(target))
+    assert result["path"] == str(target) and result["checked_path"] == str(tmp_path)
+    stat = os.statvfs(tmp_path)
+    assert abs(result["free_mib"] - stat.f_bavail * stat.f_frsize // 2**20) < 512  # other writers
+
+
+def test_file_content(tmp_path):
+    path = tmp_path / "pip.conf"
+    path.write_text("[global]\nindex-url = https://pypi.tuna.tsinghua.edu.cn/simple\n\n")
+    assert run_fact(FileContent, path=str(path)) == path.read_text()
+    path.write_text("no newline at end")
+    assert run_fact(FileContent, path=str(path)) == "no newline at end\n"
+    path.write_text("")
+    assert run_fact(FileContent, path=str(path)) == ""
+    path.write_text("@@end\n@@section content rc=0\n")  # marker-like lines are content too
+    assert run_fact(FileContent, path=str(path)) == "@@end\n@@section content rc=0\n"
+    assert run_fact(FileContent, path=str(tmp_path / "absent")) is None
