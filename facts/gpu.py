@@ -458,7 +458,7 @@ if smi=$(command -v nvidia-smi 2>/dev/null); then
     + f"    run_section smi_query $T nvidia-smi {_QUERY.format(','.join(QUERY_FIELDS))}\n"
     + r"""    if [ $? -eq 2 ] || printf '%s' "$_out" | grep -q 'is not a valid field'; then
 """
-    + f"        run_section smi_query_nocc $T nvidia-smi "
+    + "        run_section smi_query_nocc $T nvidia-smi "
     + f"{_QUERY.format(','.join(QUERY_FIELDS_WITHOUT_CC))}\n"
     + r"""    fi
 fi

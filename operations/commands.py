@@ -1,0 +1,82 @@
+"""Small command builders shared by the operations.
+
+Two needs come back in every operation of this room:
+
+* failing ONE host with a message, without raising (raising inside an operation aborts the run on
+  every host, see pyinfra-notes §1.7): `fail_host` yields a command that prints to stderr and
+  exits non-zero;
+* writing a small managed text file (.condarc, pip.conf, activation hooks, a constraints file) in
+  one remote command: `write_file` (printf with every argument quoted, so the exact content is
+  visible in the operation's tests and no SFTP round trip is needed).
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from pyinfra import host
+from pyinfra.api import OperationValueError, QuoteString, StringCommand
+
+from facts.files_state import FileContent
+
+# The first line of every file these operations write. The operations recognise their own files by
+# it (pip_config removes an unused pip.conf only when it carries this header).
+MANAGED_HEADER = "# managed by gpuws"
+
+
+def fail_host(message: str) -> StringCommand:
+    """A command that fails this host only, with `message` on stderr.
+
+    printf rather than echo: dash's echo would interpret backslashes inside the message.
+    """
+    return StringCommand("printf", QuoteString("%s\\n"), QuoteString(message), ">&2;", "exit", "1")
+
+
+def write_file(path: str, content: str, inside: str | None = None) -> StringCommand:
+    """A command that writes `content` to `path`, creating the file's folder.
+
+    + inside: a folder that must already exist (e.g. the conda env): when it is missing the host
+      fails with a message instead of the folder being created, because an env folder made by
+      `mkdir -p` would look like a broken env to conda.
+    """
+    parts: list = []
+    if inside is not None:
+        parts += [
+            "test", "-d", QuoteString(inside), "||", "{",
+            "printf", QuoteString("%s\\n"), QuoteString(f"{inside} does not exist: cannot write {path}"),
+            ">&2;", "exit", "1;", "};",
+        ]
+    parts += [
+        "mkdir", "-p", QuoteString(posixpath.dirname(path)), "&&",
+        "printf", QuoteString("%s"), QuoteString(content), ">", QuoteString(path),
+    ]
+    return StringCommand(*parts)
+
+
+def conda_bin(prefix: str) -> str:
+    """conda by absolute path: a non-interactive shell has no `conda activate` and no PATH entry."""
+    return posixpath.join(prefix, "bin", "conda")
+
+
+def env_prefix_of(prefix: str, name: str) -> str:
+    """Where `conda create -n NAME` puts an env of the root prefix (the root's envs dir)."""
+    return posixpath.join(prefix, "envs", name)
+
+
+def read_text(path: str) -> str | None:
+    """The text of a file on the host (one fact, one command), or None when it is absent."""
+    return host.get_fact(FileContent, path=path)
+
+
+def same_text(current: str | None, wanted: str) -> bool:
+    """Whether a file read with `read_text` already holds `wanted`. Trailing newlines are not
+    compared: FileContent does not keep whether the file ended with one."""
+    return current is not None and current.rstrip("\n") == wanted.rstrip("\n")
+
+
+def absolute(path: str, what: str) -> str:
+    """`path` without a trailing slash; an argument error unless it is absolute (every command
+    quotes its paths, so "~/miniconda3" would not be expanded by the shell)."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise OperationValueError(f"{what} must be an absolute path, not {path!r}")
+    return path.rstrip("/") or "/"

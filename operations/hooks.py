@@ -1,0 +1,99 @@
+"""conda activation hooks: TensorFlow finds the env's CUDA libraries with no export by the user.
+
+TF 2.1 dlopens libcudart.so.10.1, libcublas.so.10, ... libcudnn.so.7 by SONAME. conda's
+cudatoolkit and cudnn put them in ENV/lib, which the loader does not search (the env's python
+has no RUNPATH to it), so `import tensorflow` logs "Could not load dynamic library
+'libcudart.so.10.1'" and runs on the CPU (versions.md §5 P4). TensorFlow's own later guidance is
+an activate.d script that puts ENV/lib on LD_LIBRARY_PATH; conda (4.3's `source activate` as well
+as `conda activate`) sources ENV/etc/conda/activate.d/*.sh and deactivate.d/*.sh.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+from pyinfra import host
+from pyinfra.api import operation
+
+from .commands import MANAGED_HEADER, absolute, read_text, same_text, write_file
+
+HOOK_NAME = "gpuws-cuda.sh"
+
+
+def hook_paths(env_prefix: str) -> tuple[str, str]:
+    """(activate.d script, deactivate.d script) of an env."""
+    base = posixpath.join(env_prefix, "etc", "conda")
+    return posixpath.join(base, "activate.d", HOOK_NAME), posixpath.join(base, "deactivate.d", HOOK_NAME)
+
+
+def render_activate_hook(env_prefix: str) -> str:
+    """POSIX sh: prepend ENV/lib to LD_LIBRARY_PATH, remembering the previous value (and whether
+    there was one). Sourcing it twice changes nothing the second time."""
+    lib = shlex.quote(posixpath.join(env_prefix, "lib"))
+    return (
+        f"{MANAGED_HEADER}: put this env's CUDA libraries (cudatoolkit, cudnn) on the loader path\n"
+        "# so TensorFlow finds them without anyone exporting LD_LIBRARY_PATH. POSIX sh.\n"
+        f"if [ \"${{GPUWS_CUDA_LIB:-}}\" != {lib} ]; then\n"
+        "    if [ -n \"${LD_LIBRARY_PATH+set}\" ]; then\n"
+        "        GPUWS_SAVED_LD_LIBRARY_PATH=$LD_LIBRARY_PATH\n"
+        "        export GPUWS_SAVED_LD_LIBRARY_PATH\n"
+        "    else\n"
+        "        unset GPUWS_SAVED_LD_LIBRARY_PATH\n"
+        "    fi\n"
+        f"    GPUWS_CUDA_LIB={lib}\n"
+        "    export GPUWS_CUDA_LIB\n"
+        "    LD_LIBRARY_PATH=$GPUWS_CUDA_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}\n"
+        "    export LD_LIBRARY_PATH\n"
+        "fi\n"
+    )
+
+
+def render_deactivate_hook(env_prefix: str) -> str:
+    """POSIX sh: give LD_LIBRARY_PATH back the value it had before the activate hook (unset when
+    it was unset). Without a matching activation it does nothing."""
+    lib = shlex.quote(posixpath.join(env_prefix, "lib"))
+    return (
+        f"{MANAGED_HEADER}: undo the activate.d hook of the same name (restore LD_LIBRARY_PATH). POSIX sh.\n"
+        f"if [ \"${{GPUWS_CUDA_LIB:-}}\" = {lib} ]; then\n"
+        "    if [ -n \"${GPUWS_SAVED_LD_LIBRARY_PATH+set}\" ]; then\n"
+        "        LD_LIBRARY_PATH=$GPUWS_SAVED_LD_LIBRARY_PATH\n"
+        "        export LD_LIBRARY_PATH\n"
+        "    else\n"
+        "        unset LD_LIBRARY_PATH\n"
+        "    fi\n"
+        "    unset GPUWS_CUDA_LIB GPUWS_SAVED_LD_LIBRARY_PATH\n"
+        "fi\n"
+    )
+
+
+@operation()
+def cuda_activation(env_prefix: str):
+    """
+    Install the env's activate.d/deactivate.d hooks that put ENV/lib on LD_LIBRARY_PATH.
+
+    + env_prefix: the conda env, e.g. ``/opt/miniconda3/envs/tf21``
+
+    Writes ``ENV/etc/conda/activate.d/gpuws-cuda.sh`` (prepends ENV/lib, saving the previous
+    value) and ``ENV/etc/conda/deactivate.d/gpuws-cuda.sh`` (restores it). Each file is compared
+    with its current content and rewritten only when it differs. Processes that do not activate
+    the env (the verification, cron jobs calling ENV/bin/python) set LD_LIBRARY_PATH themselves.
+
+    **Example:**
+
+    .. code:: python
+
+        cuda_activation(name="CUDA libraries on activation", env_prefix="/opt/miniconda3/envs/tf21")
+    """
+    env_prefix = absolute(env_prefix, "env prefix")
+    paths = hook_paths(env_prefix)
+    wanted = (render_activate_hook(env_prefix), render_deactivate_hook(env_prefix))
+    # Two files, two reads: FileContent takes one path (one `cat` each, no conda start).
+    stale = [
+        (path, text) for path, text in zip(paths, wanted) if not same_text(read_text(path), text)
+    ]
+    if not stale:
+        host.noop(f"activation hooks of {env_prefix} up to date")
+        return
+    for path, text in stale:
+        yield write_file(path, text, inside=env_prefix)
