@@ -1,0 +1,1 @@
+"""Controller-side programs: the offline bundle, the fleet report, benchmarks."""

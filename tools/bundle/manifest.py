@@ -1,0 +1,153 @@
+"""The bundle's data model: DIR/manifest.json, and the functions the deploy uses to trust it.
+
+A bundle directory:
+
+    DIR/manifest.json               this file's subject (written last: its presence = complete)
+    DIR/miniconda/<installer>       kind "installer"
+    DIR/conda/<subdir>/*.tar.bz2|.conda + repodata   kind "conda" (a channel: -c file://DIR/conda)
+    DIR/sdists/*.tar.gz             kind "sdist" (sources of the wheels built on the controller)
+    DIR/wheels/*.whl                kind "wheel" (a wheelhouse: pip --no-index --find-links DIR/wheels)
+
+manifest.json:
+
+    {"format": 1,                       # FORMAT: bumped when a key changes meaning
+     "created": "2025-01-01T00:00:00Z",
+     "platform": "linux-64",            # conda subdir of the target hosts
+     "python": "3.7.16",                # the env's python from the conda solve (wheel target)
+     "fingerprint": "<sha256>",         # of the inputs below + stack: same inputs -> plan reused
+     "inputs": {"channels": [url...], "index_url": url, "miniconda": {...} | null},
+     "stack": {...},                    # stacks.resolve() dict the bundle was built for
+     "files": [                         # every payload file, sorted by path
+        {"kind": "conda"|"wheel"|"sdist"|"installer",
+         "path": "conda/linux-64/cudnn-7.6.5-cuda10.1_0.tar.bz2",   # relative, POSIX
+         "name": "cudnn", "version": "7.6.5",
+         "build": "cuda10.1_0",         # conda only
+         "sha256": "<hex>", "md5": "<hex>"|absent, "size": 123,
+         "url": "https://.../cudnn-7.6.5-cuda10.1_0.tar.bz2",        # where it came from
+         "built_from": "sdists/gast-0.2.2.tar.gz"}                   # wheels built here only
+     ],
+     "totals": {"files": 42, "bytes": 480000000, "upstream_bytes": 479000000}}
+
+The channel's index files (repodata.json and friends) are derived, rebuilt by each run, and
+not listed; verify() checks that they name every conda file.
+"""
+
+import datetime
+import json
+import os
+
+from . import fetch
+from .errors import BundleError
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+PLAN = ".plan.json"  # the plan of an unfinished run (same shape), removed when the manifest is written
+KINDS = ("conda", "wheel", "sdist", "installer")
+
+
+def load(directory):
+    """The manifest of a complete bundle as a dict; BundleError when absent, unreadable or foreign.
+
+    **Example:**
+
+    .. code:: python
+
+        bundle = manifest.load("bundle-tf21")
+        channel = os.path.join("bundle-tf21", "conda")
+        installer = files(bundle, "installer")[0]["path"]
+    """
+    path = os.path.join(directory, MANIFEST)
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise BundleError(f"{directory} is not a complete bundle (no {MANIFEST}): build it with "
+                          f"python -m tools.bundle") from None
+    except (OSError, ValueError) as error:
+        raise BundleError(f"{path} is unreadable: {error}") from None
+    if data.get("format") != FORMAT:
+        raise BundleError(f"{path} has bundle format {data.get('format')!r}, this tool reads {FORMAT}: rebuild it")
+    return data
+
+
+def files(manifest, kind=None):
+    """The file entries of a manifest, optionally only one kind."""
+    return [entry for entry in manifest["files"] if kind is None or entry["kind"] == kind]
+
+
+def upstream_bytes(manifest):
+    """Bytes a host would otherwise pull from upstream: every file except the wheels built here.
+
+    With N hosts the bundle saves (N - 1) times this figure of upstream traffic.
+    """
+    return sum(entry["size"] for entry in manifest["files"] if "built_from" not in entry)
+
+
+def totals(entries):
+    return {"files": len(entries), "bytes": sum(entry["size"] for entry in entries),
+            "upstream_bytes": sum(entry["size"] for entry in entries if "built_from" not in entry)}
+
+
+def verify(directory):
+    """Check a bundle against its manifest -> list of problems, one line each ([] = sound).
+
+    Checks every file's presence, size and sha256, and that the conda channel's repodata
+    lists every conda file. Reads every byte (about 2 s per GB).
+    """
+    try:
+        manifest = load(directory)
+    except BundleError as error:
+        return [str(error)]
+    problems = []
+    for entry in manifest["files"]:
+        path = os.path.join(directory, entry["path"])
+        if not os.path.isfile(path):
+            problems.append(f"missing {entry['path']}")
+        elif os.path.getsize(path) != entry["size"]:
+            problems.append(f"size of {entry['path']} is {os.path.getsize(path)}, manifest says {entry['size']}")
+        elif fetch.file_digest(path) != entry["sha256"]:
+            problems.append(f"sha256 of {entry['path']} differs from the manifest")
+    indexed = {}
+    for entry in files(manifest, "conda"):
+        subdir = entry["path"].split("/")[1]
+        if subdir not in indexed:
+            indexed[subdir] = _repodata_names(os.path.join(directory, "conda", subdir, "repodata.json"))
+        if indexed[subdir] is None:
+            problems.append(f"conda/{subdir}/repodata.json is missing or unreadable: the channel is not indexed")
+            indexed[subdir] = set()
+        elif os.path.basename(entry["path"]) not in indexed[subdir]:
+            problems.append(f"conda/{subdir}/repodata.json does not list {os.path.basename(entry['path'])}")
+    return problems
+
+
+def _repodata_names(path):
+    try:
+        with open(path) as handle:
+            repodata = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return set(repodata.get("packages", {})) | set(repodata.get("packages.conda", {}))
+
+
+def read_plan(directory, name):
+    """A manifest-shaped dict from DIR/name, or None when absent or unreadable."""
+    try:
+        with open(os.path.join(directory, name)) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if data.get("format") == FORMAT else None
+
+
+def write(directory, name, data):
+    """Write JSON atomically (temp file + rename): a reader never sees half a manifest."""
+    path = os.path.join(directory, name)
+    partial = path + ".partial"
+    with open(partial, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    os.replace(partial, path)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
