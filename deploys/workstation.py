@@ -1,0 +1,154 @@
+"""@deploy functions that converge a GPU workstation to any stack, chosen by data.
+
+The order is the order of dependence, and each step fails only its host:
+
+1. the GPU gate: no NVIDIA GPU, or one the stack cannot run, stops the host before any change;
+2. the NVIDIA driver (install/upgrade, reboot when it changed and that is allowed, check again);
+3. Miniconda, its `.condarc`, the env with the stack's python, the env's pip config;
+4. the stack's conda packages (cudatoolkit, cudnn) and pip requirements, the CUDA activation hook;
+5. the layered GPU verification.
+
+Every operation reads its facts when it runs, so a step sees what the steps before it changed.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import PyinfraError
+
+import stacks
+from deploys import settings
+from operations import conda_config, conda_env, conda_install, driver, gpu_gate, hooks, pip_env, verify
+
+
+@lru_cache(maxsize=None)
+def resolve_stack(spec: str, target_os: str, channel: str) -> dict:
+    """Resolve once per run (the deploy file runs once per host); a bad stack stops the whole run."""
+    try:
+        return stacks.resolve(spec, os=target_os, channel=channel)
+    except stacks.StackError as e:
+        raise PyinfraError(str(e))
+
+
+def env_prefix(cfg: dict, stack: dict) -> str:
+    return f"{cfg['conda_prefix']}/envs/{stack['conda_env']}"
+
+
+@deploy("NVIDIA driver")
+def nvidia_driver(cfg: dict, stack: dict):
+    packages = cfg["nvidia_driver_packages"]
+    driver.nvidia_driver(
+        name=f"Driver >= {stack['min_driver']}",
+        min_version=stack["min_driver"],
+        branch=cfg["nvidia_driver_branch"],
+        packages=[p.format(branch=cfg["nvidia_driver_branch"]) for p in packages] if packages else None,
+        package_manager=cfg["nvidia_driver_package_manager"],
+        upgrade=cfg["nvidia_driver_upgrade"],
+        hold=cfg["nvidia_driver_hold"],
+        secure_boot_ok=cfg["nvidia_driver_secure_boot_ok"],
+        stack_name=stack["name"],
+    )
+    driver.reboot_if_needed(
+        name="Reboot to load a new driver",
+        allowed=cfg["nvidia_driver_reboot"],
+        allow_local=cfg["allow_local_reboot"],
+        delay=cfg["reboot_delay"],
+        reboot_timeout=cfg["reboot_timeout"],
+    )
+    driver.driver_loaded(
+        name="Running driver",
+        min_version=stack["min_driver"],
+        stack_name=stack["name"],
+    )
+
+
+@deploy("Conda")
+def conda(cfg: dict, stack: dict):
+    prefix = cfg["conda_prefix"]
+    conda_install.miniconda(
+        name="Miniconda",
+        prefix=prefix,
+        installer_url=cfg["miniconda_url"],
+        installer_sha256=cfg["miniconda_sha256"],
+        installer_file=cfg["miniconda_file"],
+        allow_unverified=cfg["miniconda_allow_unverified"],
+        min_free_mib=cfg["min_free_mib"],
+        profile_hook=cfg["conda_profile_hook"],
+    )
+    preset = conda_config.condarc_preset(cfg["conda_channel_preset"], cfg["conda_mirror_url"])
+    conda_config.condarc(
+        name="Conda channels (.condarc)",
+        prefix=prefix,
+        extra=cfg["condarc_extra"],
+        **preset,
+    )
+    python = next(p for p in stack["conda"] if p["name"] == "python")
+    conda_env.env(
+        name=f"Env {stack['conda_env']} (python {python['version']})",
+        prefix=prefix,
+        env_name=stack["conda_env"],
+        python=python["version"],
+        recreate=cfg["conda_env_recreate"],
+    )
+
+
+@deploy("Stack packages")
+def stack_packages(cfg: dict, stack: dict):
+    prefix = cfg["conda_prefix"]
+    env = env_prefix(cfg, stack)
+    conda_env.packages(
+        name="Conda packages (" + ", ".join(p["name"] for p in stack["conda"] if p["name"] != "python") + ")",
+        prefix=prefix,
+        env=stack["conda_env"],
+        packages=stack["conda"],
+        local_files=cfg["conda_local_files"] or None,
+    )
+    pip_env.pip_config(
+        name="Env pip config",
+        env_prefix=env,
+        index_url=cfg["pip_index_url"],
+        extra_index_urls=cfg["pip_extra_index_urls"],
+        find_links=cfg["pip_find_links"],
+        trusted_hosts=cfg["pip_trusted_hosts"],
+        no_index=cfg["pip_no_index"],
+    )
+    # tensorflow and tensorflow-gpu ship the same modules: exactly one may be installed.
+    other = "tensorflow" if stack["tensorflow_package"] == "tensorflow-gpu" else "tensorflow-gpu"
+    pip_env.requirements(
+        name="Pip requirements",
+        python=f"{env}/bin/python",
+        requirements=stack["pip"],
+        constraints=stack["pip_constraints"],
+        conflicts=[other],
+    )
+    hooks.cuda_activation(name="CUDA activation hook", env_prefix=env)
+
+
+@deploy("GPU verification")
+def gpu_verification(cfg: dict, stack: dict):
+    verify.gpu_stack(name="Layered GPU verification", env_prefix=env_prefix(cfg, stack), stack=stack)
+
+
+def gpu_workstation(stack_default: str = "tf21"):
+    """Converge this host to the stack named by data `stack` (default `stack_default`).
+
+    Data is validated and the stack resolved before any operation is added, so bad input stops the
+    run with one line while nothing has run on any host.
+    """
+    _converge(stack_default=stack_default)
+
+
+@deploy("GPU workstation", data_defaults=settings.defaults())
+def _converge(stack_default: str):
+    cfg = settings.validate(host.data)
+    spec = host.data.get("stack") or stack_default
+    stack = resolve_stack(spec, cfg["target_os"], cfg["conda_channel_family"])
+    gpu_gate.gpu_supported(name=f"GPU can run {stack['name']}", stack=stack)
+    nvidia_driver(cfg, stack)
+    conda(cfg, stack)
+    stack_packages(cfg, stack)
+    if cfg["verify_gpu"]:
+        gpu_verification(cfg, stack)

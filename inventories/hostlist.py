@@ -1,0 +1,84 @@
+"""Load a lab's workstations from a YAML host list into pyinfra inventory groups.
+
+Admins edit YAML, not Python: a host list is data, and a typo in it should give one line naming
+the file and the entry, not a Python traceback. The format::
+
+    all:                       # optional: data for every host (README's data keys, pyinfra's ssh_* keys)
+      ssh_user: admin
+      _sudo: true
+    groups:
+      gpu_workstations:        # group name -> its hosts and optional group data
+        data: {nvidia_driver_branch: "535"}
+        hosts:
+          - ws01.lab.example.org                       # a bare host name
+          - {name: ws02.lab.example.org, data: {ssh_port: 2222}}
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pyinfra.api.exceptions import PyinfraError
+
+_GROUP_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def load_groups(path: str | Path) -> dict[str, tuple[list, dict]]:
+    """Return `{group: ([host | (host, data)], group_data)}`, plus an `all` entry for the `all:` data."""
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PyinfraError(f"host list {path} not found: copy inventories/lab.example.yaml to {path} and edit it")
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise PyinfraError(f"host list {path}{where} is not valid YAML: {getattr(e, 'problem', e)}")
+
+    if not isinstance(doc, dict) or not isinstance(doc.get("groups"), dict) or not doc["groups"]:
+        raise PyinfraError(f"host list {path}: needs a `groups:` mapping of group name -> hosts")
+    unknown = set(doc) - {"all", "groups"}
+    if unknown:
+        raise PyinfraError(f"host list {path}: unknown top-level key(s) {sorted(unknown)}; only `all` and `groups` are read")
+
+    groups: dict[str, tuple[list, dict]] = {}
+    seen: set[str] = set()
+    for group, body in doc["groups"].items():
+        if not isinstance(group, str) or not _GROUP_NAME.match(group) or group == "all":
+            raise PyinfraError(f"host list {path}: group name {group!r} must be an identifier other than `all`")
+        if isinstance(body, list):
+            body = {"hosts": body}
+        if not isinstance(body, dict) or not isinstance(body.get("hosts"), list):
+            raise PyinfraError(f"host list {path}: group {group} needs a `hosts:` list")
+        hosts = [_host_entry(path, group, entry, seen) for entry in body["hosts"]]
+        groups[group] = (hosts, _mapping(path, f"group {group} data", body.get("data")))
+
+    groups["all"] = ([name for name in sorted(seen)], _mapping(path, "all", doc.get("all")))
+    return groups
+
+
+def _host_entry(path: Path, group: str, entry: Any, seen: set[str]) -> str | tuple[str, dict]:
+    if isinstance(entry, str) and entry.strip():
+        name, data = entry.strip(), None
+    elif isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"].strip():
+        extra = set(entry) - {"name", "data"}
+        if extra:
+            raise PyinfraError(f"host list {path}: host {entry['name']} has unknown key(s) {sorted(extra)}; use `data:`")
+        name, data = entry["name"].strip(), _mapping(path, f"host {entry['name']} data", entry.get("data"))
+    else:
+        raise PyinfraError(f"host list {path}: group {group} has an invalid host entry {entry!r}; use a name or {{name:, data:}}")
+    if name in seen:
+        raise PyinfraError(f"host list {path}: host {name} is listed twice; list it once (put it in one group)")
+    seen.add(name)
+    return (name, data) if data else name
+
+
+def _mapping(path: Path, what: str, value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise PyinfraError(f"host list {path}: {what} must be a mapping of key: value")
+    return dict(value)
