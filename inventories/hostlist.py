@@ -32,7 +32,7 @@ def load_groups(path: str | Path) -> dict[str, tuple[list, dict]]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PyinfraError(f"host list {path} not found: copy inventories/lab.example.yaml to {path} and edit it")
+        raise PyinfraError(f"host list {path} not found: create it (format: inventories/lab.yaml) or set GPUWS_HOSTS to your host list")
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -3,7 +3,7 @@
     pyinfra inventories/lab.py deploys/tf21.py            # converge every workstation
     pyinfra inventories/lab.py deploys/tf21.py --dry      # drift preview: what would change
 
-The host list is inventories/lab.yaml (start from inventories/lab.example.yaml), or the file named
+The host list is inventories/lab.yaml (edit it), or the file named
 by the environment variable GPUWS_HOSTS. Format: see inventories/hostlist.py.
 """
 

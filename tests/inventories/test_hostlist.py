@@ -19,7 +19,7 @@ def write(tmp_path, text):
 
 
 def test_example_host_list_loads():
-    groups = load_groups(ROOT / "inventories" / "lab.example.yaml")
+    groups = load_groups(ROOT / "inventories" / "lab.yaml")
     hosts, data = groups["gpu_workstations"]
     assert hosts[:2] == ["ws01.lab.example.org", "ws02.lab.example.org"]
     assert hosts[2] == ("ws03.lab.example.org", {"nvidia_driver_branch": "470"})
@@ -51,7 +51,7 @@ def test_bad_host_lists_give_one_line(tmp_path, text, message):
 
 
 def test_missing_host_list_says_how_to_start(tmp_path):
-    with pytest.raises(PyinfraError, match="copy inventories/lab.example.yaml"):
+    with pytest.raises(PyinfraError, match="create it"):
         load_groups(tmp_path / "lab.yaml")
 
 
