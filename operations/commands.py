@@ -24,12 +24,18 @@ from facts.files_state import FileContent
 MANAGED_HEADER = "# managed by gpuws"
 
 
-def fail_host(message: str) -> StringCommand:
-    """A command that fails this host only, with `message` on stderr.
+class HostFailure(StringCommand):
+    """The command `fail_host` yields; it keeps its message so the fleet report can show it."""
 
-    printf rather than echo: dash's echo would interpret backslashes inside the message.
-    """
-    return StringCommand("printf", QuoteString("%s\\n"), QuoteString(message), ">&2;", "exit", "1")
+    def __init__(self, message: str):
+        # printf rather than echo: dash's echo would interpret backslashes inside the message.
+        super().__init__("printf", QuoteString("%s\\n"), QuoteString(message), ">&2;", "exit", "1")
+        self.message = message
+
+
+def fail_host(message: str) -> StringCommand:
+    """A command that fails this host only, with `message` on stderr."""
+    return HostFailure(message)
 
 
 def write_file(path: str, content: str, inside: str | None = None) -> StringCommand:

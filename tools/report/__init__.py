@@ -1,0 +1,1 @@
+"""The fleet report: `python -m tools.report INVENTORY [--json]`, read-only."""

@@ -1,0 +1,171 @@
+"""Read a fleet without changing it: what each host has, and what the deploy would change.
+
+Two passes over one set of SSH connections, both read-only:
+
+1. facts: the GPU and driver, Miniconda and its envs, the env's conda and pip packages, and the
+   last verification verdict the deploy left on the host;
+2. a change-detecting dry run of the deploy itself (what `pyinfra ... --dry` does): every
+   operation that would yield commands is a drift item, named as the deploy names it. Reusing the
+   deploy's own operations means the report and the next run can never disagree about drift.
+   The GPU verification is not re-run (it computes on the GPU): the last verdict is read instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import pyinfra
+from pyinfra.api import Config, State
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.state import StateStage
+from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
+from pyinfra_cli.inventory import make_inventory
+from pyinfra_cli.util import load_deploy_file
+
+from deploys import settings
+from deploys.workstation import resolve_stack
+from facts.conda import CondaInstall, CondaPackages
+from facts.files_state import FileContent
+from facts.gpu import GpuInfo, driver_satisfies
+from facts.pip_env import PipPackages
+from operations.commands import HostFailure
+from operations.verify import VERDICT_RELATIVE_PATH
+
+
+@dataclass
+class HostReport:
+    name: str
+    connected: bool = False
+    error: str | None = None
+    stack: str | None = None
+    gpus: list = field(default_factory=list)
+    driver: str | None = None
+    min_driver: str | None = None
+    driver_ok: bool = False
+    driver_error: str | None = None
+    conda: str | None = None
+    env: str | None = None
+    env_python: str | None = None
+    cudatoolkit: str | None = None
+    cudnn: str | None = None
+    tensorflow: str | None = None
+    verdict: dict | None = None
+    drift: list = field(default_factory=list)   # [{"step": op name, "kind": "change"|"failure", "detail": str}]
+
+    @property
+    def converged(self) -> bool:
+        verdict_ok = self.verdict is None or bool(self.verdict.get("ok"))
+        return self.connected and not self.error and not self.drift and verdict_ok
+
+    def as_dict(self) -> dict:
+        data = {k: v for k, v in self.__dict__.items()}
+        data["converged"] = self.converged
+        return data
+
+
+def collect(inventory_path: str, deploy: str = "deploys/tf21.py", data: dict | None = None) -> list[HostReport]:
+    """Connect to every host of the inventory and report on it; unreachable hosts are reported too."""
+    override = dict(data or {})
+    override["verify_gpu"] = False  # never compute on the GPU from a report
+    pyinfra.is_cli = True  # the deploy file is loaded exactly as the CLI loads it
+    state = State(check_for_changes=True)
+    ctx_state.set(state)
+    config = Config(CONNECT_TIMEOUT=10)
+    ctx_config.set(config)
+    inventory = make_inventory(inventory_path, override_data=override, cwd=os.getcwd())
+    ctx_inventory.set(inventory)
+    state.init(inventory, config)
+    state.set_stage(StateStage.Connect)
+    connect_all(state)
+    reports = {host.name: HostReport(name=host.name) for host in inventory}
+    try:
+        state.set_stage(StateStage.Prepare)
+        active = list(inventory.get_active_hosts())
+        for host in active:
+            reports[host.name].connected = True
+            _read_facts(host, reports[host.name])
+        load_deploy_file(state, deploy)
+        for host in active:
+            reports[host.name].drift = _drift(state, host)
+    finally:
+        disconnect_all(state)
+    for name in state.failed_hosts:
+        report = reports[name.name if hasattr(name, "name") else name]
+        if not report.connected:
+            report.error = "unreachable (could not connect over SSH)"
+    for report in reports.values():
+        if not report.connected and not report.error:
+            report.error = "unreachable (could not connect over SSH)"
+    return list(reports.values())
+
+
+def _read_facts(host, report: HostReport) -> None:
+    cfg = settings.validate(host.data)
+    spec = host.data.get("stack") or "tf21"
+    try:
+        stack = resolve_stack(spec, cfg["target_os"], cfg["conda_channel_family"])
+    except PyinfraError as e:
+        report.error = str(e)
+        return
+    report.stack = stack["name"]
+    report.min_driver = stack["min_driver"]
+
+    gpu = host.get_fact(GpuInfo)
+    report.gpus = [
+        {"name": g.get("name"), "memory_mib": g.get("memory_mib"), "compute_capability": g.get("compute_capability")}
+        for g in gpu.get("gpus") or []
+    ]
+    report.driver = gpu.get("driver_version")
+    report.driver_error = gpu.get("error")
+    report.driver_ok = driver_satisfies(report.driver, stack["min_driver"])
+
+    prefix = cfg["conda_prefix"]
+    install = host.get_fact(CondaInstall, prefix=prefix)
+    report.conda = install.get("version") if install.get("present") else None
+    env_path = f"{prefix}/envs/{stack['conda_env']}"
+    env = next((e for e in install.get("envs") or [] if e.get("path") == env_path), None)
+    if env is None:
+        return
+    report.env = stack["conda_env"]
+    report.env_python = env.get("python")
+    packages = host.get_fact(CondaPackages, env_prefix=env_path).get("packages") or {}
+    report.cudatoolkit = _version_build(packages.get("cudatoolkit"))
+    report.cudnn = _version_build(packages.get("cudnn"))
+    pip = host.get_fact(PipPackages, python=f"{env_path}/bin/python").get("packages") or {}
+    tf = pip.get(stack["tensorflow_package"])
+    report.tensorflow = f"{stack['tensorflow_package']} {tf}" if tf else None
+    verdict_text = host.get_fact(FileContent, path=f"{env_path}/{VERDICT_RELATIVE_PATH}")
+    if verdict_text:
+        try:
+            report.verdict = json.loads(verdict_text)
+        except ValueError:
+            report.verdict = {"ok": False, "failed_layer": "unknown", "hint": "the last verdict file is not JSON"}
+
+
+def _version_build(record: dict | None) -> str | None:
+    if not record:
+        return None
+    return f"{record.get('version')} {record.get('build') or ''}".strip()
+
+
+def _drift(state: State, host) -> list[dict]:
+    """The deploy's operations that would change this host (or fail it), in deploy order."""
+    items = []
+    for op_hash in state.get_op_order():
+        if op_hash not in host.op_hash_order:
+            continue
+        op_data = state.get_op_data_for_host(host, op_hash)
+        if not op_data.operation_meta._maybe_is_change:
+            continue
+        name = ", ".join(sorted(state.get_op_meta(op_hash).names))
+        # The dry run stopped at the first command; ask again for it to tell a change from a failure.
+        with ctx_host.use(host):
+            first = next(iter(op_data.command_generator()), None)
+        if isinstance(first, HostFailure):
+            items.append({"step": name, "kind": "failure", "detail": first.message})
+            break  # a failing step stops the host: later steps would only echo the same cause
+        items.append({"step": name, "kind": "change", "detail": "would run commands"})
+    return items
