@@ -75,6 +75,13 @@ SETTINGS: dict[str, Setting] = {
     "pip_find_links": Setting([], "list", "pip --find-links locations (a wheelhouse directory or URL)."),
     "pip_no_index": Setting(False, "bool", "Install only from pip_find_links (offline)."),
     "pip_trusted_hosts": Setting([], "list", "Hosts pip may reach over plain HTTP; only what you list here is trusted."),
+    # Offline
+    "bundle": Setting(
+        None, "str|none",
+        "Offline bundle folder on the controller (`python -m tools.bundle`): pushed once to each host, then "
+        "Miniconda, conda and pip install from it with no other network.",
+    ),
+    "bundle_dest": Setting("/var/cache/gpuws/bundle", "str", "Where the offline bundle is kept on each host."),
     # Env
     "conda_env_recreate": Setting(False, "bool", "Rebuild an env whose python is wrong (a backup of its package lists is kept); False fails the host."),
     # Verification
@@ -137,14 +144,15 @@ def validate(data: Any) -> dict[str, Any]:
             )
     if values["conda_channel_preset"] == "mirror" and not values["conda_mirror_url"]:
         raise PyinfraError("data conda_channel_preset='mirror' needs conda_mirror_url (the channel's base URL)")
-    if not values["conda_prefix"].startswith("/"):
-        raise PyinfraError(f"data conda_prefix={values['conda_prefix']!r} must be an absolute path")
+    for key in ("conda_prefix", "bundle_dest"):
+        if not values[key].startswith("/"):
+            raise PyinfraError(f"data {key}={values[key]!r} must be an absolute path")
     return values
 
 
 # Data keys with these prefixes belong to this project: an unknown one is a typo that would
 # otherwise be ignored silently (pyinfra's own keys, such as ssh_user or _sudo, are left alone).
-_OUR_PREFIXES = ("nvidia_", "conda_", "miniconda_", "pip_", "condarc_", "reboot_", "verify_")
+_OUR_PREFIXES = ("nvidia_", "conda_", "miniconda_", "pip_", "condarc_", "reboot_", "verify_", "bundle_")
 
 
 def _reject_misspelt_keys(data: dict) -> None:

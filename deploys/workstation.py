@@ -20,8 +20,8 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 
 import stacks
-from deploys import settings
-from operations import conda_config, conda_env, conda_install, driver, gpu_gate, hooks, pip_env, verify
+from deploys import offline, settings
+from operations import bundle, conda_config, conda_env, conda_install, driver, gpu_gate, hooks, pip_env, verify
 
 
 @lru_cache(maxsize=None)
@@ -62,6 +62,17 @@ def nvidia_driver(cfg: dict, stack: dict):
         name="Running driver",
         min_version=stack["min_driver"],
         stack_name=stack["name"],
+    )
+
+
+@deploy("Offline bundle")
+def offline_bundle(cfg: dict, held: dict):
+    bundle.synced(
+        name="Bundle on the host",
+        src=cfg["bundle"],
+        dest=cfg["bundle_dest"],
+        files=held["files"],
+        fingerprint=held["manifest"]["fingerprint"],
     )
 
 
@@ -148,6 +159,10 @@ def _converge(stack_default: str):
     stack = resolve_stack(spec, cfg["target_os"], cfg["conda_channel_family"])
     gpu_gate.gpu_supported(name=f"GPU can run {stack['name']}", stack=stack)
     nvidia_driver(cfg, stack)
+    if cfg["bundle"]:
+        held = offline.load(cfg["bundle"], stack["name"])
+        offline_bundle(cfg, held)
+        cfg = offline.settings_for(cfg, held)
     conda(cfg, stack)
     stack_packages(cfg, stack)
     if cfg["verify_gpu"]:

@@ -57,8 +57,11 @@ def render_profile_hook(prefix: str) -> str:
 
 
 def _download(url: str, dest: str) -> StringCommand:
-    """curl or wget, whichever the host has, in one sh command (never `curl | bash`)."""
+    """curl or wget, whichever the host has, in one sh command (never `curl | bash`); a file://
+    URL (an offline bundle already on the host) is copied."""
     d, u = QuoteString(dest), QuoteString(url)
+    if url.startswith("file://"):
+        return StringCommand("cp", QuoteString(url[len("file://"):]), d)
     return StringCommand(
         "if", "command", "-v", "curl", ">/dev/null", "2>&1;", "then",
         "curl", "-fsSL", "--retry", "3", "-o", d, u, ";",
