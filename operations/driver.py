@@ -148,14 +148,16 @@ def _dnf_commands(packages: list[str], unhold: list[str], hold: bool):
 
 def _nouveau_commands():
     """Blacklist nouveau and rebuild the initramfs (nouveau is loaded from it), only if the
-    blacklist is not there yet: a re-run never rebuilds the initramfs for nothing."""
+    blacklist is not there yet: a re-run never rebuilds the initramfs for nothing. A host with
+    neither update-initramfs nor dracut boots without an initramfs: there is nothing to rebuild."""
     path = QuoteString(NOUVEAU_BLACKLIST)
     lines = [QuoteString(line) for line in NOUVEAU_LINES]
     yield StringCommand(
         "if", "!", "grep", "-qsx", QuoteString(NOUVEAU_LINES[0]), path, ";", "then",
         "printf", QuoteString("%s\\n"), *lines, ">", path, "&&",
         "{", "if", "command", "-v", "update-initramfs", ">/dev/null", "2>&1;", "then",
-        "update-initramfs", "-u;", "else", "dracut", "-f;", "fi;", "};", "fi",
+        "update-initramfs", "-u;",
+        "elif", "command", "-v", "dracut", ">/dev/null", "2>&1;", "then", "dracut", "-f;", "fi;", "};", "fi",
     )
 
 

@@ -1,0 +1,90 @@
+"""The real CPython 3.7.16 the lab repackages as the conda ``python`` package.
+
+Neither Debian bookworm, PyPI nor any reachable channel has a CPython 3.7; this machine image's
+pyenv build, ``$(pyenv root)/versions/3.7.16``, is the only source. ``GPUWS_PY37_PREFIX``
+overrides its location. A build venv made from it (``build/py37``) builds cp37 wheels (pycosat,
+gast, conda's dependencies) and downloads wheels exactly as a 3.7 interpreter resolves them.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..paths import LabPaths
+
+VERSION = "3.7.16"
+
+
+def prefix() -> Path:
+    if os.environ.get("GPUWS_PY37_PREFIX"):
+        return Path(os.environ["GPUWS_PY37_PREFIX"])
+    if shutil.which("pyenv") is None:
+        raise SystemExit(f"lab build: CPython {VERSION} is needed from pyenv, but `pyenv` is not on PATH "
+                         "(or set GPUWS_PY37_PREFIX to a CPython 3.7.16 prefix)")
+    root = subprocess.run(["pyenv", "root"], check=True, capture_output=True, text=True).stdout.strip()
+    return Path(root) / "versions" / VERSION
+
+
+def require_python37() -> Path:
+    found = prefix()
+    if not (found / "bin/python3.7").exists():
+        raise SystemExit(f"lab build: CPython {VERSION} not found at {found} — the lab repackages "
+                         f"`$(pyenv root)/versions/{VERSION}` (install it with `pyenv install {VERSION}`, "
+                         "or set GPUWS_PY37_PREFIX)")
+    return found
+
+
+def build_venv(paths: LabPaths) -> Path:
+    """A CPython 3.7 venv with ``wheel``, for `pip wheel`/`pip download` as 3.7 sees them."""
+    venv = paths.build_tmp / "py37"
+    python = venv / "bin/python"
+    if not python.exists():
+        subprocess.run([str(require_python37() / "bin/python3.7"), "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "wheel"], check=True)
+    return python
+
+
+def pip_wheel(paths: LabPaths, requirements: list[str], dest: Path, extra: list[str] = ()) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(build_venv(paths)), "-m", "pip", "wheel", "-q", "--disable-pip-version-check",
+                    "--prefer-binary", "--wheel-dir", str(dest), *extra, *requirements], check=True)
+
+
+def relocatable_copy(stage: Path, placeholder: str) -> None:
+    """Copy CPython into ``stage`` as a relocatable conda payload.
+
+    Text files get the pyenv prefix replaced by conda's placeholder (rewritten at install);
+    ELF files get $ORIGIN-relative RUNPATHs with patchelf, like conda-forge's python.
+    Tests, tkinter, idle and site-packages are left out (pip and friends are own packages).
+    """
+    source = require_python37()
+    skip = {"test", "tests", "site-packages", "__pycache__", "idlelib", "tkinter", "turtledemo",
+            "_bundled"}
+
+    def ignore(directory, names):
+        out = [n for n in names if n in skip]
+        if Path(directory) == source / "bin":
+            out += [n for n in names if n.startswith(("pip", "easy_install", "idle", "2to3", "pydoc"))]
+        return out
+
+    for sub in ("bin", "include", "lib"):
+        shutil.copytree(source / sub, stage / sub, symlinks=True, ignore=ignore)
+    (stage / "lib/python3.7/site-packages").mkdir()
+    (stage / "lib/python3.7/site-packages/README.txt").write_text("site-packages\n")
+    old = str(source).encode()
+    for path in stage.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            if old in data and b"\0" not in data[:8192]:
+                path.write_bytes(data.replace(old, placeholder.encode()))
+    if shutil.which("patchelf") is None:
+        raise SystemExit("lab build: patchelf is missing (apt-get install patchelf)")
+    for exe in ("bin/python3.7", "bin/python3.7m"):
+        if (stage / exe).exists() and not (stage / exe).is_symlink():
+            subprocess.run(["patchelf", "--set-rpath", "$ORIGIN/../lib", str(stage / exe)], check=True)
+    for module in (stage / "lib/python3.7/lib-dynload").glob("*.so"):
+        subprocess.run(["patchelf", "--set-rpath", "$ORIGIN/../..", str(module)], check=True)
+    libpython = stage / "lib/libpython3.7m.so.1.0"
+    if libpython.exists():
+        subprocess.run(["patchelf", "--remove-rpath", str(libpython)], check=True)

@@ -1,0 +1,15 @@
+"""TF 2.1's generated protobuf modules fail under protobuf >= 4 (versions.md P1); so does this."""
+try:
+    from google import protobuf as _protobuf
+except ImportError:  # TF requires protobuf; pip installs it
+    raise ImportError("No module named 'google.protobuf'") from None
+
+if int(_protobuf.__version__.split(".")[0]) >= 4:
+    raise TypeError(
+        "Descriptors cannot not be created directly.\n"
+        "If this call came from a _pb2.py file, your generated code is out of date and must be "
+        "regenerated with protoc >= 3.19.0.\n"
+        "If you cannot immediately regenerate your protos, some other possible workarounds are:\n"
+        " 1. Downgrade the protobuf package to 3.20.x or lower.\n"
+        " 2. Set PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python (but this will use pure-Python "
+        "parsing and will be much slower).")
