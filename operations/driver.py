@@ -229,7 +229,21 @@ def nvidia_driver(
     installed = installed_driver_version(info)
     held = set(info.get("held_packages") or [])
 
-    if driver_satisfies(loaded, min_version) and not _newer(installed, loaded):
+    # Driver packages downgraded below the minimum while a good module is still loaded: the next
+    # reboot would load the old driver, so this is drift to correct now, not a satisfied host.
+    downgraded = installed is not None and not driver_satisfies(installed, min_version)
+    if driver_satisfies(loaded, min_version) and not _newer(installed, loaded) and not downgraded:
+        if hold and (not packages or package_manager is None):
+            # Packages by distro (the deploy's default): without this, a hold removed by hand
+            # from a package this deploy installed was never restored. The distro is read only
+            # when such a package is installed and not held, so a converged host pays nothing.
+            ours = {p for _ids, manager, names in _DISTRO_DRIVERS if manager == "apt"
+                    for p in _with_branch(names, branch)}
+            if any(p in (info.get("driver_packages") or {}) and p not in held for p in ours):
+                found = distro_driver_packages(host.get_fact(LinuxDistribution))
+                if found is not None:
+                    package_manager = package_manager or found[0]
+                    packages = packages or _with_branch(found[1], branch)
         to_hold = [p for p in packages if p in (info.get("driver_packages") or {}) and p not in held]
         if hold and to_hold and package_manager == "apt":
             # installed by us but not held (a hold removed by hand): hold it again
@@ -244,7 +258,7 @@ def nvidia_driver(
         host.noop(f"driver {installed} installed (>= {min_version}) but {now}: reboot pending")
         return
 
-    current = loaded or installed
+    current = installed if downgraded else (loaded or installed)
     if not upgrade:
         if current:
             why = f"driver {current} < {min_version} required by {stack_name}"
