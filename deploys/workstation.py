@@ -3,9 +3,11 @@
 The order is the order of dependence, and each step fails only its host:
 
 1. the GPU gate: no NVIDIA GPU, or one the stack cannot run, stops the host before any change;
-2. the NVIDIA driver (install/upgrade, reboot when it changed and that is allowed, check again);
-3. Miniconda, its `.condarc`, the env with the stack's python, the env's pip config;
-4. the stack's conda packages (cudatoolkit, cudnn) and pip requirements, the CUDA activation hook;
+2. the NVIDIA driver (install/upgrade, then reboot when it changed and that is allowed, and check
+   the running driver);
+3. Miniconda, its `.condarc`, the env with the stack's python and conda packages (cudatoolkit,
+   cudnn: created in one conda call), the env's pip config;
+4. the stack's pip requirements, the CUDA activation hook;
 5. the layered GPU verification.
 
 Every operation reads its facts when it runs, so a step sees what the steps before it changed.
@@ -51,16 +53,13 @@ def nvidia_driver(cfg: dict, stack: dict):
         secure_boot_ok=cfg["nvidia_driver_secure_boot_ok"],
         stack_name=stack["name"],
     )
-    driver.reboot_if_needed(
-        name="Reboot to load a new driver",
+    driver.driver_running(
+        name="Running driver (reboot if needed)",
+        min_version=stack["min_driver"],
         allowed=cfg["nvidia_driver_reboot"],
         allow_local=cfg["allow_local_reboot"],
         delay=cfg["reboot_delay"],
         reboot_timeout=cfg["reboot_timeout"],
-    )
-    driver.driver_loaded(
-        name="Running driver",
-        min_version=stack["min_driver"],
         stack_name=stack["name"],
     )
 
@@ -97,26 +96,23 @@ def conda(cfg: dict, stack: dict):
         **preset,
     )
     python = next(p for p in stack["conda"] if p["name"] == "python")
+    others = [p["name"] for p in stack["conda"] if p["name"] != "python"]
+    # One operation, one fact read, one conda solve: the env with its python and the stack's
+    # conda packages (cudatoolkit, cudnn).
     conda_env.env(
-        name=f"Env {stack['conda_env']} (python {python['version']})",
+        name=f"Env {stack['conda_env']} (" + ", ".join([f"python {python['version']}", *others]) + ")",
         prefix=prefix,
         env_name=stack["conda_env"],
         python=python["version"],
+        packages=stack["conda"],
         recreate=cfg["conda_env_recreate"],
+        local_files=cfg["conda_local_files"] or None,
     )
 
 
 @deploy("Stack packages")
 def stack_packages(cfg: dict, stack: dict):
-    prefix = cfg["conda_prefix"]
     env = env_prefix(cfg, stack)
-    conda_env.packages(
-        name="Conda packages (" + ", ".join(p["name"] for p in stack["conda"] if p["name"] != "python") + ")",
-        prefix=prefix,
-        env=stack["conda_env"],
-        packages=stack["conda"],
-        local_files=cfg["conda_local_files"] or None,
-    )
     pip_env.pip_config(
         name="Env pip config",
         env_prefix=env,

@@ -151,6 +151,11 @@ fi
 echo '@@end'
 """
 
+# With a root prefix: the same test as CondaInstall's "present", in the same command (a shell
+# test, no extra round trip), so an operation can tell "no env yet" from "no conda at all".
+_CONDA_TEST = r"""
+if [ -x "$P/bin/conda" ] && [ -d "$P/conda-meta" ]; then echo '@@section conda rc=0'; else echo '@@section conda rc=1'; fi"""
+
 
 class CondaPackages(FactBase):
     """
@@ -158,34 +163,50 @@ class CondaPackages(FactBase):
     packages have no record there: see `facts.pip_env.PipPackages`).
 
     + env_prefix: the env's directory, e.g. ``/opt/miniconda3/envs/tf21``
+    + prefix: the conda root prefix the env belongs to, e.g. ``/opt/miniconda3``; when given, the
+      same command also tests for ``PREFIX/bin/conda`` and ``PREFIX/conda-meta``
 
-    Returns ``{"present": bool, "packages": {"cudatoolkit": {"version": "10.1.243",
-    "build": "h6bb024c_0"}, ...}}``; present is False when the env has no conda-meta.
+    Returns::
+
+        {"present": bool,             # the env has a conda-meta folder
+         "packages": {"cudatoolkit": {"version": "10.1.243", "build": "h6bb024c_0"}, ...},
+         "python": "3.7.16" | None,   # the env's python record (None: no python in the env)
+         "conda": bool | None}        # conda installed at ``prefix`` (None: prefix not given)
 
     **Example:**
 
     .. code:: python
 
         pkgs = host.get_fact(CondaPackages, env_prefix="/opt/miniconda3/envs/tf21")["packages"]
+        env = host.get_fact(CondaPackages, env_prefix="/opt/miniconda3/envs/tf21", prefix="/opt/miniconda3")
+        if not env["conda"]:
+            ...  # install Miniconda first
     """
 
-    def command(self, env_prefix: str):
-        return script_with_variables(_PACKAGES_SCRIPT, E=env_prefix)
+    def command(self, env_prefix: str, prefix: str | None = None):
+        if prefix is None:
+            return script_with_variables(_PACKAGES_SCRIPT, E=env_prefix)
+        return script_with_variables(_CONDA_TEST + _PACKAGES_SCRIPT, E=env_prefix, P=prefix)
 
     @staticmethod
     def default() -> dict:
-        return {"present": False, "packages": {}}
+        return {"present": False, "packages": {}, "python": None, "conda": None}
 
     def process(self, output: list[str]) -> dict:
         sections = parse_sections(output)
+        result = self.default()
+        if "conda" in sections:  # only when asked (prefix given): rc=0 present, rc=1 absent
+            result["conda"] = sections["conda"].rc == 0
         if "records" not in sections:
-            return self.default()
+            return result
         packages = {}
         for line in sections["records"].lines:
             record = parse_record_name(line)
             if record:
                 packages[record["name"]] = {"version": record["version"], "build": record["build"]}
-        return {"present": True, "packages": packages}
+        result.update(present=True, packages=packages)
+        result["python"] = packages["python"]["version"] if "python" in packages else None
+        return result
 
 
 # ---------------------------------------------------------------------------------------------

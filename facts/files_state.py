@@ -55,3 +55,74 @@ class FileContent(FactBase):
             lines = lines[:-1]
         text = "\n".join(lines)
         return text + "\n" if text else ""
+
+
+# Each file is announced with its path and the number of lines that follow (its `wc -l`, plus the
+# line that the extra `echo` ends), so a file's own marker-like lines can never be taken for the
+# next header.
+_MANY_SCRIPT = r"""
+for G in "$@"; do
+    F=$G
+    case "$F" in "~") F=$HOME;; "~/"*) F="$HOME/${F#??}";; esac
+    if [ -f "$F" ]; then
+        printf '@@file content %s %s\n' "$(($(wc -l < "$F") + 1))" "$G"
+        cat -- "$F"
+        echo
+    else
+        printf '@@file absent %s\n' "$G"
+    fi
+done
+echo '@@end'
+"""
+
+
+class FileContents(FactBase):
+    """
+    The contents of several regular files, read by ONE remote command: ``{path: content}``, with
+    None for a file that does not exist (one round trip instead of one `FileContent` per file).
+
+    + paths: the files (absolute, or ``~/``-relative), e.g. the activate.d and deactivate.d hooks
+      of an env; a path may not contain a newline
+
+    Each text is what `FileContent` returns for that path ("\\n" line ends, one final newline
+    when the file is not empty). The result is keyed by the paths as given.
+
+    **Example:**
+
+    .. code:: python
+
+        texts = host.get_fact(FileContents, paths=[
+            "/opt/miniconda3/envs/tf21/etc/conda/activate.d/gpuws-cuda.sh",
+            "/opt/miniconda3/envs/tf21/etc/conda/deactivate.d/gpuws-cuda.sh",
+        ])
+    """
+
+    def command(self, paths):
+        from pyinfra.api import QuoteString, StringCommand
+
+        # the paths become the script's "$@", each one quoted
+        bits: list = ["set --"]
+        for path in paths:
+            bits += [" ", QuoteString(str(path))]
+        return StringCommand(*bits, _MANY_SCRIPT, _separator="")
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def process(self, output: list[str]) -> dict[str, str | None]:
+        files: dict[str, str | None] = {}
+        lines = iter(output)
+        for line in lines:  # text before the first header (a noisy shell start-up) is skipped
+            if line.strip() == "@@end":
+                break
+            if line.startswith("@@file absent "):
+                files[line[len("@@file absent "):]] = None
+            elif line.startswith("@@file content "):
+                count, _, path = line[len("@@file content "):].partition(" ")
+                body = [next(lines, "") for _ in range(int(count))]
+                if body and body[-1] == "":  # the script's extra echo
+                    body = body[:-1]
+                text = "\n".join(body)
+                files[path] = text + "\n" if text else ""
+        return files

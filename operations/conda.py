@@ -1,12 +1,13 @@
-"""Conda operations, one import away: Miniconda, .condarc, the env and its conda packages.
+"""Conda operations, one import away: Miniconda, .condarc, the env with its conda packages.
 
 The code lives in small modules (conda_install, conda_config, conda_env); this module gathers
 their public names so a deploy can write `from operations import conda` and call
-`conda.miniconda(...)`, `conda.condarc(...)`, `conda.env(...)`, `conda.packages(...)`.
+`conda.miniconda(...)`, `conda.condarc(...)`, `conda.env(...)` (the env with its python and
+conda packages).
 """
 
 from .conda_config import PRESETS, condarc, condarc_preset, render_condarc
-from .conda_env import env, packages
+from .conda_env import env
 from .conda_install import DEFAULT_MIN_FREE_MIB, PROFILE_HOOK_PATH, miniconda
 
 __all__ = [
@@ -17,6 +18,5 @@ __all__ = [
     "condarc_preset",
     "env",
     "miniconda",
-    "packages",
     "render_condarc",
 ]

@@ -1,11 +1,12 @@
 """The NVIDIA driver: install or upgrade it when the running one is below the stack's minimum,
 reboot to load it (only when it changed and rebooting is allowed), and check it after the reboot.
 
-Three operations, because a deploy must decide between them with fresh facts:
+Two operations, because the second must decide with facts read after the first changed things:
 
     nvidia_driver(...)      install/upgrade through the distro's package manager, or noop
-    reboot_if_needed(...)   reboot when installed packages are newer than the loaded module
-    driver_loaded(...)      after the reboot: the running driver must now satisfy the minimum
+    driver_running(...)     reboot when installed packages are newer than the loaded module, then
+                            check that the running driver satisfies the minimum (one GpuInfo read
+                            when nothing is pending; read again by a callback after a reboot)
 
 Versions are compared with `packaging` (418.96 < 440.100 < 1000.1), never as strings.
 """
@@ -13,8 +14,8 @@ Versions are compared with `packaging` (418.96 < 440.100 < 1000.1), never as str
 from __future__ import annotations
 
 from packaging.version import InvalidVersion, Version
-from pyinfra import host
-from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, OperationValueError, QuoteString, StringCommand, operation
 from pyinfra.connectors.local import LocalConnector
 from pyinfra.operations import server
 
@@ -193,7 +194,7 @@ def nvidia_driver(
     """
     Make the NVIDIA driver at least ``min_version``: noop when the running driver satisfies it,
     otherwise install ``packages`` through the distro package manager, blacklist nouveau (with
-    an initramfs rebuild) and hold the packages. Loading the new driver is `reboot_if_needed`'s job.
+    an initramfs rebuild) and hold the packages. Loading the new driver is `driver_running`'s job.
     The apt package lists are refreshed only when something is installed. Secure Boot is checked
     here, when an install would happen, not in the GPU gate: a host whose driver already works
     has nothing to sign.
@@ -301,18 +302,62 @@ def is_controller() -> bool:
     return host.name == "@local" or getattr(host, "connector_cls", None) is LocalConnector
 
 
+def running_driver_problem(info: dict, min_version: str, stack_name: str) -> str | None:
+    """What is wrong with the running driver for this stack (the message a host fails with), or
+    None when it answers and satisfies ``min_version``."""
+    loaded = info.get("driver_version")
+    if driver_satisfies(loaded, min_version) and not driver_not_answering(info):
+        return None
+    if loaded and not driver_not_answering(info):
+        return (
+            f"driver {loaded} is loaded, below {min_version} required by {stack_name}; "
+            "if a newer one was installed, check `dkms status` for the running kernel and "
+            "`dmesg | grep -i nvidia`"
+        )
+    seen = info.get("error") or "nvidia-smi absent"
+    hint = "check `dkms status` for the running kernel and `dmesg | grep -i nvidia`"
+    if info.get("secure_boot"):
+        hint = (
+            "Secure Boot is on: the module is probably unsigned — enrol its MOK key "
+            "(`mokutil --import`, reboot into MokManager) or disable Secure Boot"
+        )
+    return f"the NVIDIA driver does not answer ({seen}); {stack_name} requires >= {min_version}; {hint}"
+
+
+def check_after_reboot(state, host, min_version: str, stack_name: str) -> bool:
+    """FunctionCommand callback run after the reboot: read GpuInfo again (the host is back, with
+    the new module loaded or not) and fail this host, with the message `fail_host` would print,
+    when the running driver still does not satisfy ``min_version``. Returning False fails the
+    host only (pyinfra-notes §1.7); raising would print a traceback."""
+    problem = running_driver_problem(host.get_fact(GpuInfo), min_version, stack_name)
+    if problem is None:
+        return True
+    host.log(problem, log_func=logger.error)
+    return False
+
+
 @operation(is_idempotent=False)
-def reboot_if_needed(
+def driver_running(
+    min_version: str,
     allowed: bool,
     allow_local: bool = False,
     delay: int = 60,
     interval: int = 5,
     reboot_timeout: int = 600,
+    stack_name: str = "tf21",
 ):
     """
-    Reboot the host when the installed driver is newer than the loaded one (or the installed
-    driver is not loaded at all), and wait until it is back.
+    Make sure the running driver satisfies the minimum: reboot first when the installed driver is
+    newer than the loaded one (or the installed driver is not loaded at all), then check.
 
+    One GpuInfo read decides. No reboot pending: the running driver is checked right away (noop,
+    or the host fails with what to look at). Reboot pending and allowed: ``server.reboot``'s
+    commands, then a callback that reads GpuInfo again once the host is back and fails the host
+    when the new driver still does not answer or is still below the minimum (a DKMS build that
+    failed for the running kernel, an unsigned module under Secure Boot). The controller (@local)
+    is never rebooted without ``allow_local``.
+
+    + min_version: the stack's minimum driver, e.g. "418.96"
     + allowed: the deploy may reboot (data nvidia_driver_reboot); False fails the host with
       "reboot, then run again" instead
     + allow_local: the deploy may reboot the controller itself when the target is @local
@@ -320,20 +365,25 @@ def reboot_if_needed(
       pyinfra fails when it reconnects to the old sshd before it is gone
     + interval: seconds between reconnection attempts
     + reboot_timeout: seconds to wait for the host to come back
+    + stack_name: the stack's name, for messages
 
     **Example:**
 
     .. code:: python
 
-        driver.reboot_if_needed(name="Reboot to load the driver", allowed=True, delay=60)
+        driver.driver_running(
+            name="Running driver (reboot if needed)",
+            min_version="418.96", allowed=True, delay=60,
+        )
     """
     info = host.get_fact(GpuInfo)
     pending, installed, loaded = reboot_pending(info)
     if not pending:
-        if loaded:
-            host.noop(f"no reboot needed: driver {loaded} is loaded")
-        else:
-            host.noop("no reboot needed: no NVIDIA driver package is installed")
+        problem = running_driver_problem(info, min_version, stack_name)
+        if problem is not None:
+            yield fail_host(problem)
+            return
+        host.noop(f"driver {loaded} >= {min_version} is loaded")
         return
 
     now = f"{loaded} is still loaded" if loaded else "no NVIDIA kernel module is loaded"
@@ -347,43 +397,5 @@ def reboot_if_needed(
         )
         return
     yield from server.reboot._inner(delay=delay, interval=interval, reboot_timeout=reboot_timeout)
-
-
-@operation()
-def driver_loaded(min_version: str, stack_name: str = "tf21"):
-    """
-    Check, after the install and any reboot, that the running driver satisfies the minimum;
-    fail the host with what to look at when it does not.
-
-    + min_version: the stack's minimum driver, e.g. "418.96"
-    + stack_name: the stack's name, for messages
-
-    **Example:**
-
-    .. code:: python
-
-        driver.driver_loaded(name="Driver loaded", min_version="418.96")
-    """
-    info = host.get_fact(GpuInfo)
-    loaded = info.get("driver_version")
-    if driver_satisfies(loaded, min_version) and not driver_not_answering(info):
-        host.noop(f"driver {loaded} >= {min_version} is loaded")
-        return
-
-    if loaded and not driver_not_answering(info):
-        yield fail_host(
-            f"driver {loaded} is loaded, below {min_version} required by {stack_name}; "
-            "if a newer one was installed, check `dkms status` for the running kernel and "
-            "`dmesg | grep -i nvidia`"
-        )
-        return
-    seen = info.get("error") or "nvidia-smi absent"
-    hint = "check `dkms status` for the running kernel and `dmesg | grep -i nvidia`"
-    if info.get("secure_boot"):
-        hint = (
-            "Secure Boot is on: the module is probably unsigned — enrol its MOK key "
-            "(`mokutil --import`, reboot into MokManager) or disable Secure Boot"
-        )
-    yield fail_host(
-        f"the NVIDIA driver does not answer ({seen}); {stack_name} requires >= {min_version}; {hint}"
-    )
+    # after the reconnection: the same check as above, on the driver the reboot loaded
+    yield FunctionCommand(check_after_reboot, (min_version, stack_name), {})

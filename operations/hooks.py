@@ -16,7 +16,9 @@ import shlex
 from pyinfra import host
 from pyinfra.api import operation
 
-from .commands import MANAGED_HEADER, absolute, read_text, same_text, write_file
+from facts.files_state import FileContents
+
+from .commands import MANAGED_HEADER, absolute, same_text, write_file
 
 HOOK_NAME = "gpuws-cuda.sh"
 
@@ -75,9 +77,10 @@ def cuda_activation(env_prefix: str):
     + env_prefix: the conda env, e.g. ``/opt/miniconda3/envs/tf21``
 
     Writes ``ENV/etc/conda/activate.d/gpuws-cuda.sh`` (prepends ENV/lib, saving the previous
-    value) and ``ENV/etc/conda/deactivate.d/gpuws-cuda.sh`` (restores it). Each file is compared
-    with its current content and rewritten only when it differs. Processes that do not activate
-    the env (the verification, cron jobs calling ENV/bin/python) set LD_LIBRARY_PATH themselves.
+    value) and ``ENV/etc/conda/deactivate.d/gpuws-cuda.sh`` (restores it). Both files are read by
+    one command (``FileContents``); each is compared with its current content and rewritten only
+    when it differs. Processes that do not activate the env (the verification, cron jobs calling
+    ENV/bin/python) set LD_LIBRARY_PATH themselves.
 
     **Example:**
 
@@ -88,9 +91,10 @@ def cuda_activation(env_prefix: str):
     env_prefix = absolute(env_prefix, "env prefix")
     paths = hook_paths(env_prefix)
     wanted = (render_activate_hook(env_prefix), render_deactivate_hook(env_prefix))
-    # Two files, two reads: FileContent takes one path (one `cat` each, no conda start).
+    # Both files in one read (one remote command, no conda start).
+    current = host.get_fact(FileContents, paths=list(paths))
     stale = [
-        (path, text) for path, text in zip(paths, wanted) if not same_text(read_text(path), text)
+        (path, text) for path, text in zip(paths, wanted) if not same_text(current.get(path), text)
     ]
     if not stale:
         host.noop(f"activation hooks of {env_prefix} up to date")

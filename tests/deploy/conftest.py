@@ -28,10 +28,9 @@ from tests.deploy.virtual_host import FACT_KINDS, VirtualHost
 
 # The deploy's operations (the last part of pyinfra's "GPU workstation | Conda | Miniconda" names)
 ALL_OPS = [
-    "GPU can run tf21", "Driver >= 418.96", "Reboot to load a new driver", "Running driver",
-    "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7)",
-    "Conda packages (cudatoolkit, cudnn)", "Env pip config", "Pip requirements",
-    "CUDA activation hook", "Layered GPU verification",
+    "GPU can run tf21", "Driver >= 418.96", "Running driver (reboot if needed)",
+    "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7, cudatoolkit, cudnn)",
+    "Env pip config", "Pip requirements", "CUDA activation hook", "Layered GPU verification",
 ]
 
 

@@ -167,13 +167,18 @@ def conda_install(state: dict, prefix: str) -> list[str]:
     return out + [END_MARKER]
 
 
-def conda_packages(state: dict, env_prefix: str) -> list[str]:
-    """The output of facts.conda.CondaPackages: conda-meta record file names."""
+def conda_packages(state: dict, env_prefix: str, prefix: str | None = None) -> list[str]:
+    """The output of facts.conda.CondaPackages: with the root prefix, whether conda is there;
+    then the env's conda-meta record file names."""
+    out = []
+    if prefix is not None:
+        conda = state["conda"]
+        out += section("conda", 0 if conda is not None and conda["prefix"] == prefix else 1)
     env = env_by_prefix(state, env_prefix)
     if env is None:
-        return [END_MARKER]
+        return out + [END_MARKER]
     records = [f"{name}-{version}-{build}.json" for name, (version, build) in sorted(env["conda"].items())]
-    return section("records", 0, records) + [END_MARKER]
+    return out + section("records", 0, records) + [END_MARKER]
 
 
 def pip_packages(state: dict, python: str) -> list[str]:
@@ -192,6 +197,20 @@ def file_content(state: dict, path: str) -> list[str]:
     if content is None:
         return ["@@section absent rc=0"]
     return ["@@section content rc=0", *content.split("\n"), END_MARKER]
+
+
+def file_contents(state: dict, paths: list[str]) -> list[str]:
+    """The output of facts.files_state.FileContents: per file a header with its line count (the
+    file's lines plus the script's extra echo), then the file."""
+    out = []
+    for path in paths:
+        content = state["files"].get(path)
+        if content is None:
+            out.append(f"@@file absent {path}")
+            continue
+        lines = content.split("\n")  # "a\nb\n" -> a, b, "" (the echo ends the last line)
+        out += [f"@@file content {len(lines)} {path}", *lines]
+    return out + [END_MARKER]
 
 
 def free_disk(state: dict, path: str) -> list[str]:

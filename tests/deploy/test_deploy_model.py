@@ -12,7 +12,7 @@ import json
 from pyinfra.facts.server import LinuxDistribution
 
 from facts.conda import CondaInstall, CondaPackages
-from facts.files_state import FileContent
+from facts.files_state import FileContent, FileContents
 from facts.gpu import GpuInfo
 from facts.host import FreeDisk
 from facts.pip_env import PipPackages
@@ -88,6 +88,13 @@ def test_conda_facts_read_back_the_state():
     assert packages["cudnn"] == {"version": "7.6.5", "build": "cuda10.1_0"}
     assert CondaInstall().process(render.conda_install(new_state("x"), PREFIX))["present"] is False
     assert CondaPackages().process(render.conda_packages(state, f"{PREFIX}/envs/other"))["present"] is False
+    # with the root prefix (the env operation's one read): conda, the env, its python
+    env = CondaPackages().process(render.conda_packages(state, ENV, PREFIX))
+    assert (env["conda"], env["present"], env["python"]) == (True, True, "3.7.16")
+    assert env["packages"] == packages
+    bare = CondaPackages().process(render.conda_packages(new_state("x"), ENV, PREFIX))
+    assert (bare["conda"], bare["present"], bare["python"]) == (False, False, None)
+    assert CondaPackages().process(render.conda_packages(state, ENV))["conda"] is None
 
 
 def test_pip_file_disk_and_distro_facts_read_back_the_state():
@@ -97,6 +104,11 @@ def test_pip_file_disk_and_distro_facts_read_back_the_state():
     hook = f"{ENV}/etc/conda/activate.d/gpuws-cuda.sh"
     assert FileContent().process(render.file_content(state, hook)) == state["files"][hook]
     assert FileContent().process(render.file_content(state, "/nope")) is None
+    deactivate = f"{ENV}/etc/conda/deactivate.d/gpuws-cuda.sh"
+    state["files"]["/tmp/no-newline"] = "last line"
+    paths = [hook, deactivate, "/nope", "/tmp/no-newline"]
+    assert FileContents().process(render.file_contents(state, paths)) == {
+        path: FileContent().process(render.file_content(state, path)) for path in paths}
     assert FreeDisk().process(render.free_disk(state, "/opt"))["free_mib"] == state["free_mib"]
     distro = LinuxDistribution().process(render.os_release(state))
     assert distro["name"] == "Ubuntu" and distro["major"] == 18

@@ -22,10 +22,9 @@ from tests.deploy.virtual_host import (
 
 ENV = f"{PREFIX}/envs/tf21"
 ALL_OPS = [
-    "GPU can run tf21", "Driver >= 418.96", "Reboot to load a new driver", "Running driver",
-    "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7)",
-    "Conda packages (cudatoolkit, cudnn)", "Env pip config", "Pip requirements",
-    "CUDA activation hook", "Layered GPU verification",
+    "GPU can run tf21", "Driver >= 418.96", "Running driver (reboot if needed)",
+    "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7, cudatoolkit, cudnn)",
+    "Env pip config", "Pip requirements", "CUDA activation hook", "Layered GPU verification",
 ]  # as in conftest.ALL_OPS (not imported: pytest loads conftest under its own name)
 APT_INSTALL = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nvidia-driver-535"
 # the tool-changing commands: none of them may run on a host that must be left alone
@@ -51,22 +50,23 @@ def test_converged_host_reports_zero_changes(run_deploy):
 
     assert run.returncode == 0
     run.assert_no_change("ws01")
-    assert run.results["totals"] == {"hosts": 12, "success": 0, "error": 0, "no_change": 12}
+    assert run.results["totals"] == {"hosts": 10, "success": 0, "error": 0, "no_change": 10}
     assert run.results["failed_hosts"] == []
-    # One fact read per operation (pyinfra 3.10 has no fact cache), two for the two hook files:
-    # 4x GpuInfo (gate, driver, reboot check, driver re-check), 3x CondaInstall (Miniconda,
-    # .condarc, env), CondaPackages, FileContent (pip.conf), PipPackages, 2x FileContent (hooks),
-    # GpuVerification. A new remote command on the no-op path must be a conscious choice.
+    # One fact read per operation (pyinfra 3.10 has no fact cache), and one command per tool:
+    # 3x GpuInfo (gate, driver, running driver), 2x CondaInstall (Miniconda, .condarc),
+    # CondaPackages (the env: conda, python and packages), FileContent (pip.conf), PipPackages,
+    # FileContents (both hook files), GpuVerification. A new remote command on the no-op path
+    # must be a conscious choice.
     print(f"\nconverged no-op run: {len(run.commands['ws01'])} remote commands: {run.kinds('ws01')}")
-    assert run.kinds("ws01") == ["GpuInfo"] * 4 + ["CondaInstall"] * 3 + [
-        "CondaPackages", "FileContent", "PipPackages", "FileContent", "FileContent", "GpuVerification"]
+    assert run.kinds("ws01") == ["GpuInfo"] * 3 + ["CondaInstall"] * 2 + [
+        "CondaPackages", "FileContent", "PipPackages", "FileContents", "GpuVerification"]
     state = run.states["ws01"]
     assert state["driver"] == before["driver"] and state["envs"] == before["envs"]
 
     # pyinfra's own count agrees with the model's log (every command reached the model)
     debug = run_deploy(["ws01"], "--debug")
     debug.assert_no_change("ws01")
-    assert debug.stderr.count("[fake] simulating command on @fake/ws01:") == 13
+    assert debug.stderr.count("[fake] simulating command on @fake/ws01:") == 10
 
 
 # ------------------------------------------------------------------------------ 2. old driver
@@ -77,8 +77,8 @@ def test_old_driver_upgraded_then_everything_converges_and_a_second_run_changes_
     assert run.returncode == 0, run.describe()
     assert run.failed("old01") == []
     assert run.changed("old01") == [
-        "Driver >= 418.96", "Reboot to load a new driver", "Miniconda", "Conda channels (.condarc)",
-        "Env tf21 (python 3.7)", "Conda packages (cudatoolkit, cudnn)", "Pip requirements", "CUDA activation hook",
+        "Driver >= 418.96", "Running driver (reboot if needed)", "Miniconda", "Conda channels (.condarc)",
+        "Env tf21 (python 3.7, cudatoolkit, cudnn)", "Pip requirements", "CUDA activation hook",
     ]
     commands = [c["command"] for c in run.op_commands("old01")]
     # driver: lift the old hold (apt would refuse to replace a held package), install, blacklist
@@ -92,14 +92,19 @@ def test_old_driver_upgraded_then_everything_converges_and_a_second_run_changes_
         "( sleep 1 && reboot ) </dev/null >/dev/null 2>&1 &",
     ]
     kinds = run.kinds("old01")
-    assert kinds.index("reboot") < len(kinds) - 1 - kinds[::-1].index("GpuInfo")  # re-checked after
+    # re-checked right after the reboot by the same operation's callback: the reconnection
+    # (Kernel, then Uptime to confirm the reboot), then GpuInfo
+    at = kinds.index("reboot")
+    assert kinds[at:at + 4] == ["reboot", "Kernel", "Uptime", "GpuInfo"]
     # Miniconda: downloaded next to the prefix, verified against the configured sha256, installed
     sha = SETTINGS["miniconda_sha256"].default
     sha_command = next(c for c in run.op_commands("old01") if c["kind"] == "sha256")
     assert sha in sha_command["command"] and sha_command["ok"]
     assert [c["kind"] for c in run.op_commands("old01")][6:10] == ["mkdir", "download", "sha256", "miniconda_installer"]
-    assert f"{PREFIX}/bin/conda create -y -q -n tf21 python=3.7" in commands
-    assert f"{PREFIX}/bin/conda install -y -q -n tf21 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0" in commands
+    # the env with python and the stack's conda packages: one conda call, one solve
+    conda_calls = [c for c in commands if c.startswith(f"{PREFIX}/bin/conda ")]
+    assert conda_calls == [
+        f"{PREFIX}/bin/conda create -y -q -n tf21 python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0"]
 
     state = run.states["old01"]
     assert state["driver"]["loaded"] == "535.183.01"
@@ -122,6 +127,28 @@ def test_old_driver_upgraded_then_everything_converges_and_a_second_run_changes_
     assert again.returncode == 0
     again.assert_no_change("old01")
     assert again.states["old01"]["counters"] == state["counters"]
+
+
+def test_driver_that_does_not_load_after_the_reboot_fails_the_host_with_guidance(run_deploy):
+    # Secure Boot on, modules declared signed (they are not): the install and the reboot happen,
+    # the kernel refuses the module, and the check after the reboot (a callback of the same
+    # operation, reading GpuInfo again) stops the host before anything else is installed.
+    state = new_state("sb01", [GTX_1080_TI], "410.48")
+    state["secure_boot"] = True
+    run = run_deploy({"sb01": state}, "--data", "nvidia_driver_secure_boot_ok=True")
+
+    assert run.returncode == 1
+    message = (
+        "the NVIDIA driver does not answer (NVIDIA-SMI has failed because it couldn't communicate with the "
+        "NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.); tf21 requires "
+        ">= 418.96; Secure Boot is on: the module is probably unsigned — enrol its MOK key (`mokutil --import`, "
+        "reboot into MokManager) or disable Secure Boot")
+    assert run.host_lines("sb01").count(f"[@fake/sb01] {message}") == 1
+    kinds = run.kinds("sb01")
+    assert kinds[kinds.index("reboot"):] == ["reboot", "Kernel", "Uptime", "GpuInfo"]  # nothing after
+    after = run.states["sb01"]
+    assert after["driver"]["loaded"] is None and after["counters"]["reboots"] == 1
+    assert after["conda"] is None
 
 
 # ------------------------------------------------------------------------------ 3. upgrade forbidden
@@ -173,8 +200,8 @@ def test_conda_missing_is_installed_and_the_host_converges(run_deploy):
 
     assert run.returncode == 0, run.describe()
     assert run.changed("ws06") == [
-        "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7)",
-        "Conda packages (cudatoolkit, cudnn)", "Pip requirements", "CUDA activation hook",
+        "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7, cudatoolkit, cudnn)",
+        "Pip requirements", "CUDA activation hook",
     ]
     kinds = [c["kind"] for c in run.op_commands("ws06")]
     assert kinds[:4] == ["mkdir", "download", "sha256", "miniconda_installer"]
@@ -203,10 +230,10 @@ def test_env_with_the_wrong_python_fails_and_is_left_untouched(run_deploy):
                f"packages are not reinstalled), or remove it by hand ({ENV})")
     assert run.op_commands("ws07")[-1]["stderr"] == [message]
     assert run.host_lines("ws07").count(f"[@fake/ws07] {message}") == 1
-    # the env operation stopped the host right after its CondaInstall read (a run whose only
+    # the env operation stopped the host right after its CondaPackages read (a run whose only
     # host fails ends before pyinfra prints --json results, so the log tells); the one change
     # before it is the install's .condarc, which is the deploy's, not the user's
-    assert run.kinds("ws07")[-2:] == ["CondaInstall", "fail_host"]
+    assert run.kinds("ws07")[-2:] == ["CondaPackages", "fail_host"]
     assert [c["command"].split(" > ")[-1] for c in run.op_commands("ws07")[:-1]] == [f"{PREFIX}/.condarc"]
     assert not {"conda_remove", "conda_create", "conda_install", "pip_install", "pip_uninstall"} & set(run.kinds("ws07"))
     assert run.states["ws07"]["envs"] == before["envs"]
@@ -219,6 +246,9 @@ def test_env_with_the_wrong_python_is_rebuilt_when_allowed_after_a_backup(run_de
     env_commands = [c for c in run.op_commands("ws07") if c["kind"] in ("env_backup", "conda_remove", "conda_create")]
     assert [c["kind"] for c in env_commands] == ["env_backup", "conda_remove", "conda_create"]
     assert env_commands[1]["command"] == f"{PREFIX}/bin/conda remove -y -q -n tf21 --all"
+    assert env_commands[2]["command"] == (
+        f"{PREFIX}/bin/conda create -y -q -n tf21 python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0")
+    assert "conda_install" not in run.kinds("ws07")  # the packages came with the create
     state = run.states["ws07"]
     backup = f"{PREFIX}/envs/.gpuws-backup/tf21-20260101T000000Z"
     assert "requests==2.31.0" in state["files"][f"{backup}.pip.txt"].splitlines()

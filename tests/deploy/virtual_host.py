@@ -78,7 +78,7 @@ PIP_DEPENDS = {"tensorflow-gpu": ["gast==0.2.2", "protobuf>=3.8.0"], "tensorflow
 BACKUP_STAMP = "20260101T000000Z"  # what `date -u +%Y%m%dT%H%M%SZ` prints on the virtual host
 
 # Facts: their commands are long scripts; the log keeps only the kind for them.
-FACT_KINDS = {"GpuInfo", "CondaInstall", "CondaPackages", "PipPackages", "FileContent", "FreeDisk",
+FACT_KINDS = {"GpuInfo", "CondaInstall", "CondaPackages", "PipPackages", "FileContent", "FileContents", "FreeDisk",
               "LinuxDistribution", "Kernel", "Uptime", "GpuVerification"}
 
 
@@ -206,6 +206,7 @@ class VirtualHost(dict):
             ("run_section smi_table", "GpuInfo", lambda c: (render.gpu_probe(self.state), [])),
             ("echo '@@section present rc=0'", "CondaInstall", self._conda_install_fact),
             ("echo '@@section records rc=0'", "CondaPackages", self._conda_packages_fact),
+            ("printf '@@file absent %s\\n'", "FileContents", self._file_contents_fact),
             ("run_section pip_list", "PipPackages", self._pip_fact),
             ("echo '@@section absent rc=0'", "FileContent", self._file_fact),
             ("df -Pk", "FreeDisk", self._free_disk_fact),
@@ -284,7 +285,15 @@ class VirtualHost(dict):
         return render.conda_install(self.state, _assigned(command, "P")), []
 
     def _conda_packages_fact(self, command):
-        return render.conda_packages(self.state, _assigned(command, "E")), []
+        prefix = _assigned(command, "P") if "\nP=" in command else None
+        return render.conda_packages(self.state, _assigned(command, "E"), prefix), []
+
+    def _file_contents_fact(self, command):
+        first = command.splitlines()[0]  # set -- PATH...
+        words = shlex.split(first)
+        if words[:2] != ["set", "--"]:
+            raise UnknownCommand(first)
+        return render.file_contents(self.state, words[2:]), []
 
     def _pip_fact(self, command):
         return render.pip_packages(self.state, _assigned(command, "PY")), []
@@ -453,10 +462,12 @@ class VirtualHost(dict):
         name, specs = self._conda_words(command, "create")
         if name in self.state["envs"]:
             raise CommandRejected(f"CondaValueError: prefix already exists: {self.state['conda']['prefix']}/envs/{name}")
-        if len(specs) != 1 or not specs[0].startswith("python="):
+        # python first, then the stack's packages: one solve for all of them
+        if not specs or not specs[0].startswith("python=") or any(s.startswith("-") for s in specs):
             raise UnknownCommand(command)
-        python = self._resolve_conda(specs[0])[1][0]
-        with_env(self.state, name, ".".join(python.split(".")[:2]))
+        resolved = dict(self._resolve_conda(spec) for spec in specs)  # all or nothing, like conda
+        python = resolved.pop("python")[0]
+        with_env(self.state, name, ".".join(python.split(".")[:2]), conda=resolved)
         return [], []
 
     def _conda_remove(self, command):

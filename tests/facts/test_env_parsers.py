@@ -27,7 +27,7 @@ from facts.cuda import (
     parse_nvcc_version,
     shadowing_paths,
 )
-from facts.files_state import FileContent
+from facts.files_state import FileContent, FileContents
 from facts.host import FreeDisk, parse_df
 from facts.pip_env import PipPackages, normalize_name, parse_pip_list_json, parse_python_version
 
@@ -245,7 +245,14 @@ def test_conda_install_real_prefix(tmp_path):
         "python": {"version": "3.7.16", "build": "h7a1cb2a_0"},
         "cudatoolkit": {"version": "10.1.243", "build": "h6bb024c_0"},
         "cudnn": {"version": "7.6.5", "build": "cuda10.1_0"},
-    }}
+    }, "python": "3.7.16", "conda": None}
+    # with the root prefix, the same one command also says whether conda is there
+    with_root = run_fact(CondaPackages, env_prefix=str(prefix / "envs" / "tf21"), prefix=str(prefix))
+    assert with_root == {**packages, "conda": True}
+    empty = run_fact(CondaPackages, env_prefix=str(prefix / "envs" / "empty"), prefix=str(prefix))
+    assert empty == {"present": True, "packages": {}, "python": None, "conda": True}
+    missing = run_fact(CondaPackages, env_prefix=str(prefix / "envs" / "other"), prefix=str(prefix))
+    assert missing == {"present": False, "packages": {}, "python": None, "conda": True}
 
 
 def test_conda_absent_and_half_installed(tmp_path):
@@ -254,7 +261,11 @@ def test_conda_absent_and_half_installed(tmp_path):
     half = run_fact(CondaInstall, prefix=str(tmp_path / "half"))
     assert (half["present"], half["exists"], half["envs"]) == (False, True, [])
     assert run_fact(CondaPackages, env_prefix=str(tmp_path / "none")) == \
-        {"present": False, "packages": {}}
+        {"present": False, "packages": {}, "python": None, "conda": None}
+    for root in ("none", "half"):  # no conda at the prefix (half: conda-meta without bin/conda)
+        assert run_fact(CondaPackages, env_prefix=str(tmp_path / root / "envs" / "tf21"),
+                        prefix=str(tmp_path / root)) == \
+            {"present": False, "packages": {}, "python": None, "conda": False}
 
 
 # --- pip -------------------------------------------------------------------------------------
@@ -363,3 +374,19 @@ def test_file_content(tmp_path):
     path.write_text("@@end\n@@section content rc=0\n")  # marker-like lines are content too
     assert run_fact(FileContent, path=str(path)) == "@@end\n@@section content rc=0\n"
     assert run_fact(FileContent, path=str(tmp_path / "absent")) is None
+
+
+def test_file_contents_reads_several_files_like_file_content(tmp_path):
+    texts = {
+        "pip.conf": "[global]\nindex-url = https://pypi.tuna.tsinghua.edu.cn/simple\n\n",
+        "no newline": "no newline at end",
+        "empty": "",
+        "markers": "@@end\n@@file absent /x\n@@file content 9 /y\n",  # marker-like lines are content
+    }
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+    paths = [str(tmp_path / name) for name in [*texts, "absent", "it's absent"]]
+    result = run_fact(FileContents, paths=paths)
+    assert result == {path: run_fact(FileContent, path=path) for path in paths}
+    assert list(result) == paths
+    assert run_fact(FileContents, paths=[]) == {}

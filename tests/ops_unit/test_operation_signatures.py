@@ -10,16 +10,17 @@ import inspect
 import pytest
 from pyinfra.api.arguments import all_argument_meta
 
-from operations import conda, conda_config, conda_env, conda_install, hooks, pip_env
+from operations import conda, conda_config, conda_env, conda_install, driver, hooks, pip_env
 
 OPERATIONS = [
     conda_install.miniconda,
     conda_config.condarc,
     conda_env.env,
-    conda_env.packages,
     pip_env.requirements,
     pip_env.pip_config,
     hooks.cuda_activation,
+    driver.nvidia_driver,
+    driver.driver_running,
 ]
 
 
@@ -41,5 +42,5 @@ def test_conda_module_gathers_the_conda_operations():
     assert conda.miniconda is conda_install.miniconda
     assert conda.condarc is conda_config.condarc
     assert conda.env is conda_env.env
-    assert conda.packages is conda_env.packages
+    assert not hasattr(conda, "packages")  # merged into conda.env: one fact read, one solve
     assert conda.condarc_preset("defaults")["channels"] == ["defaults"]

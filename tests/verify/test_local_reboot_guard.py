@@ -1,4 +1,4 @@
-"""driver.reboot_if_needed never reboots the controller (@local) without allow_local.
+"""driver.driver_running never reboots the controller (@local) without allow_local.
 
 Not a JSON case: pyinfra-testing's FakeHost is named after the last fact key of a case, so a
 case cannot make host.name "@local" or give the host a connector. Same harness pieces, by hand.
@@ -35,7 +35,7 @@ def commands_for(name=None, connector_cls=None, **kwargs):
     if connector_cls is not None:
         host.connector_cls = connector_cls
     with ctx_state.use(state), ctx_host.use(host):
-        return parse_commands(list(driver.reboot_if_needed._inner(**kwargs)))
+        return parse_commands(list(driver.driver_running._inner(min_version="418.96", **kwargs)))
 
 
 def test_local_host_is_not_rebooted():
@@ -49,11 +49,13 @@ def test_local_connector_under_another_name_is_not_rebooted():
 def test_local_host_reboots_with_the_explicit_flag():
     commands = commands_for(name="@local", allowed=True, allow_local=True, delay=120)
     assert "( sleep 1 && reboot ) </dev/null >/dev/null 2>&1 &" in commands
+    assert commands[-1] == ["check_after_reboot", ["418.96", "tf21"], {}]  # and checked after it
 
 
 def test_ssh_host_reboots():
     commands = commands_for(name="ws01", connector_cls=SSHConnector, allowed=True)
     assert commands[2] == "( sleep 1 && reboot ) </dev/null >/dev/null 2>&1 &"
+    assert commands[-1] == ["check_after_reboot", ["418.96", "tf21"], {}]
 
 
 def test_reboot_not_allowed_wins_over_the_local_question():
