@@ -29,9 +29,9 @@ def test_fresh_hosts_converge_and_verify(lab, first_run):
 
     # the old driver was upgraded and the host rebooted into it; the good one was left alone
     assert run.status("Driver >= 418.96", "ws-old-driver") == "Success"
-    assert run.status("Reboot to load a new driver", "ws-old-driver") == "Success"
+    assert run.status("Running driver (reboot if needed)", "ws-old-driver") == "Success"
     assert run.status("Driver >= 418.96", "ws-good-driver") == "No changes"
-    assert run.status("Reboot to load a new driver", "ws-good-driver") == "No changes"
+    assert run.status("Running driver (reboot if needed)", "ws-good-driver") == "No changes"
     smi = lab.ssh("ws-old-driver", "nvidia-smi --query-gpu=driver_version --format=csv,noheader", check=True)
     assert smi.stdout.strip() == "535.183.01"
     uptime = float(lab.ssh("ws-old-driver", "cut -d' ' -f1 /proc/uptime", check=True).stdout)
