@@ -2,7 +2,7 @@
 
 Use from a conftest.py:
 
-    from lab.testing import lab, lab_session, lab_spec_path  # noqa: F401  (pytest fixtures)
+    from lab.testing import lab, lab_for, lab_session, lab_spec_path  # noqa: F401  (pytest fixtures)
 
 ``lab_session`` builds the lab (cached) and starts ``lab_spec_path`` once per session, and takes
 it down at the end, failing if anything is left behind. ``lab`` (per test) restarts it if a test
@@ -132,3 +132,16 @@ def lab_session(lab_spec_path):
 def lab(lab_session) -> Lab:
     lab_session.ensure_up()
     return lab_session
+
+
+@pytest.fixture(scope="module")
+def lab_for(lab_session):
+    """Start the lab with a given spec for this test module: ``lab = lab_for("fleet8.yaml")``
+    (a file name in lab/specs/), so modules that need different specs run in any order."""
+
+    def start(spec: str) -> Lab:
+        lab_session.spec_path = (REPO_ROOT / "lab" / "specs" / spec).resolve()
+        lab_session.ensure_up()
+        return lab_session
+
+    return start

@@ -3,7 +3,6 @@ run, and a disk too small fails that host with one clear line while the other ho
 
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
