@@ -1,77 +1,22 @@
-"""Run the real deploy and the fleet report against the simulated lab, and parse what they print."""
+"""Run the real deploy and the fleet report against the simulated lab, and parse what they print.
+
+The run-and-parse part lives in tools/pyinfra_run.py (the benchmark uses it too)."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-PYINFRA = str(Path(sys.executable).parent / "pyinfra")
+from tools.pyinfra_run import PYINFRA, ROOT, Run, parse, run_deploy
+
+__all__ = ["PYINFRA", "ROOT", "SPECS", "Run", "deploy", "parse", "report"]
+
 SPECS = ROOT / "lab" / "specs"
-
-_OP = re.compile(r"^--> Starting operation: (?P<name>.*?)\s*$")
-_STATUS = re.compile(r"^\s+\[(?P<host>[^\]]+)\]\s+(?P<status>Success|No changes|Error)\b")
-_MESSAGE = re.compile(r"^\s+\[(?P<host>[^\]]+)\]\s+(?P<text>.+?)\s*$")
-_COMMAND = re.compile(r"Running command on (?P<host>[^:]+):")
-
-
-@dataclass
-class Run:
-    """One `pyinfra inventories/sim.py deploys/tf21.py -y` run, parsed from its output."""
-
-    rc: int
-    output: str
-    seconds: float
-    ops: dict = field(default_factory=dict)       # op name -> {host: "Success" | "No changes" | "Error"}
-    messages: dict = field(default_factory=dict)  # host -> lines it printed (failure messages)
-    commands: dict = field(default_factory=dict)  # host -> remote shell commands run
-
-    def changed(self, host: str) -> list[str]:
-        return [op for op, hosts in self.ops.items() if hosts.get(host) == "Success"]
-
-    def failed(self, host: str) -> list[str]:
-        return [op for op, hosts in self.ops.items() if hosts.get(host) == "Error"]
-
-    def status(self, op_part: str, host: str) -> str | None:
-        matches = [hosts.get(host) for op, hosts in self.ops.items() if op_part in op]
-        assert len(matches) == 1, f"{op_part!r} names {len(matches)} operations: {list(self.ops)}"
-        return matches[0]
-
-    def said(self, host: str, text: str) -> bool:
-        return any(text in line for line in self.messages.get(host, []))
-
-
-def parse(rc: int, output: str, seconds: float) -> Run:
-    run = Run(rc=rc, output=output, seconds=seconds)
-    op = None
-    for line in output.splitlines():
-        if command := _COMMAND.search(line):
-            run.commands[command["host"]] = run.commands.get(command["host"], 0) + 1
-            continue
-        if "[pyinfra" in line:  # a debug log line, not an operation result
-            continue
-        if started := _OP.match(line):
-            op = started["name"]
-            run.ops.setdefault(op, {})
-        elif op and (status := _STATUS.match(line)):
-            run.ops[op][status["host"]] = status["status"]
-        elif message := _MESSAGE.match(line):
-            run.messages.setdefault(message["host"], []).append(message["text"])
-    return run
 
 
 def deploy(*args: str, timeout: float = 900) -> Run:
     """Run the deploy on the lab (as a user would, from the project root) and parse it."""
-    started = time.monotonic()
-    proc = subprocess.run(
-        [PYINFRA, "-y", "--debug", "inventories/sim.py", "deploys/tf21.py", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-    )
-    return parse(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
+    return run_deploy("inventories/sim.py", "deploys/tf21.py", *args, timeout=timeout)
 
 
 def report(*args: str) -> subprocess.CompletedProcess:
@@ -80,5 +25,3 @@ def report(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "tools.report", "inventories/sim.py", *args],
         cwd=ROOT, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
     )
-
-

@@ -1,0 +1,138 @@
+"""tools/bench's pure parts: the table and ratios from given figures, and the floor's commands
+equal to what the deploy's operations run on a fresh host. No lab, no timing assertions."""
+
+import json
+import shlex
+
+import pytest
+from pyinfra.context import ctx_host, ctx_state
+from pyinfra_testing.operations import parse_commands
+from pyinfra_testing.util import FakeState, create_host
+
+import stacks
+from operations import conda_config, conda_env, conda_install, pip_env
+from tools.bench.figures import Scenario, ratios, render
+from tools.bench.floor import (
+    Sources, condarc_text, conda_create_command, constraints_text, floor_steps, pip_conf_text,
+    pip_install_command, verbatim_in_deploy,
+)
+from tools.pyinfra_run import parse
+
+MIRROR = "http://10.250.0.1:8080"
+SOURCES = Sources(
+    installer_url=f"{MIRROR}/miniconda/Miniconda3-lab-py37_4.3.16-Linux-x86_64.sh",
+    installer_sha256="7726b9bb8c1512c74680beeae67aecc088ff367901e5b427fed1fc1b132b4ad5",
+    conda_mirror_url=f"{MIRROR}/conda/lab",
+    pip_find_links=(f"{MIRROR}/wheels/",),
+    pip_no_index=True,
+    pip_trusted_hosts=("10.250.0.1",),
+)
+PREFIX = "/opt/miniconda3"
+ENV = f"{PREFIX}/envs/tf21"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return stacks.resolve("tf21")
+
+
+def figures():
+    return [
+        Scenario("fresh1", "fresh converge", 1, [15.0], {"ws-bench": 22}, "fresh host"),
+        Scenario("floor1", "floor (typed over ssh)", 1, [12.0], {"ws-bench": 8}),
+        Scenario("noop1", "no-op (converged)", 1, [1.6, 1.4, 1.5], {"ws-bench": 10}, "median of 3"),
+        Scenario("fresh8", "fresh converge", 8, [60.0], {f"ws{i}": 22 for i in range(8)}),
+        Scenario("noop8", "no-op (converged)", 8, [4.0, 3.0, 3.5], {"ws0": 10, "ws1": 11}),
+    ]
+
+
+def test_ratios_use_medians():
+    values = ratios(figures())
+    assert values["fresh converge / floor (1 host)"] == pytest.approx(1.25)
+    assert values["no-op 8 hosts / no-op 1 host (wall)"] == pytest.approx(3.5 / 1.5)
+    assert values["fresh converge 8 hosts / 1 host (wall)"] == pytest.approx(4.0)
+    assert ratios(figures()[:1])["fresh converge / floor (1 host)"] is None
+
+
+def test_table_has_one_row_per_scenario_then_the_ratios():
+    text = render(figures(), ["floor steps: ..."])
+    lines = text.splitlines()
+    assert [c.strip() for c in lines[0].split("|")] == ["scenario", "hosts", "wall s", "remote commands/host", "note"]
+    rows = [[c.strip() for c in line.split("|")] for line in lines[2:7]]
+    assert rows[0] == ["fresh converge", "1", "15.00", "22", "fresh host"]
+    assert rows[2][:4] == ["no-op (converged)", "1", "1.50", "10"]
+    assert rows[4][:4] == ["no-op (converged)", "8", "3.50", "10-11"]  # differing hosts: a range
+    assert "fresh converge / floor (1 host): 1.25x" in lines
+    assert "no-op 8 hosts / no-op 1 host (wall): 2.33x" in lines
+    assert lines[-1] == "floor steps: ..."
+    json.dumps([s.as_json() for s in figures()])  # --json can print them
+
+
+def _deploy_commands(op, facts, **kwargs) -> list[str]:
+    """What a deploy operation runs on a host with these facts (pyinfra's own test harness)."""
+    state = FakeState()
+    host = create_host(state, facts=facts)
+    with ctx_state.use(state), ctx_host.use(host):
+        commands = parse_commands(list(op._inner(**kwargs)))
+    return [c if isinstance(c, str) else c["raw"] for c in commands]
+
+
+def test_floor_conda_create_is_the_deploys(stack):
+    facts = {"conda.CondaPackages": {f"env_prefix={ENV}, prefix={PREFIX}": {
+        "conda": True, "present": False, "packages": {}, "python": None}}}
+    deploy = _deploy_commands(conda_env.env, facts, prefix=PREFIX, env_name="tf21", python="3.7",
+                              packages=stack["conda"])
+    assert deploy == [conda_create_command(SOURCES, stack)]
+    assert deploy == ["/opt/miniconda3/bin/conda create -y -q -n tf21 python=3.7 "
+                      "cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0"]
+
+
+def test_floor_pip_install_and_constraints_are_the_deploys(stack):
+    facts = {"pip_env.PipPackages": {f"python={ENV}/bin/python": {
+        "present": True, "python": "3.7.16", "error": None,
+        "packages": {"pip": "20.0.2", "setuptools": "45.2.0", "wheel": "0.34.2", "certifi": "2020.6.20"}}}}
+    write, install = _deploy_commands(pip_env.requirements, facts, python=f"{ENV}/bin/python",
+                                      requirements=stack["pip"], constraints=stack["pip_constraints"],
+                                      conflicts=["tensorflow"])
+    assert install == pip_install_command(SOURCES, stack)
+    assert shlex.quote(constraints_text(stack)) in write
+
+
+def test_floor_files_are_the_deploys(stack):
+    facts = {"conda.CondaInstall": {f"prefix={PREFIX}": {"present": True, "condarc": None}}}
+    (condarc,) = _deploy_commands(conda_config.condarc, facts, prefix=PREFIX,
+                                  **conda_config.condarc_preset("mirror", SOURCES.conda_mirror_url))
+    assert shlex.quote(condarc_text(SOURCES)) in condarc
+    facts = {"files_state.FileContent": {f"path={ENV}/pip.conf": None}}
+    (pip_conf,) = _deploy_commands(pip_env.pip_config, facts, env_prefix=ENV, find_links=SOURCES.pip_find_links,
+                                   trusted_hosts=SOURCES.pip_trusted_hosts, no_index=True)
+    assert shlex.quote(pip_conf_text(SOURCES)) in pip_conf
+
+
+def test_floor_installs_miniconda_from_the_same_url_and_checksum(stack):
+    facts = {
+        "conda.CondaInstall": {f"prefix={PREFIX}": {"present": False, "exists": False, "condarc": None}},
+        "host.FreeDisk": {"path=/opt": {"free_mib": 16000}},
+    }
+    deploy = " ; ".join(_deploy_commands(conda_install.miniconda, facts, prefix=PREFIX,
+                                         installer_url=SOURCES.installer_url,
+                                         installer_sha256=SOURCES.installer_sha256))
+    steps = dict(floor_steps(SOURCES, stack))
+    installer = "/opt/miniconda3.gpuws-installer.sh"
+    assert f"curl -fsSL --retry 3 -o {installer} {SOURCES.installer_url}" in deploy
+    assert steps["download installer"] == f"curl -fsSL --retry 3 -o {installer} {SOURCES.installer_url}"
+    assert SOURCES.installer_sha256 in deploy and SOURCES.installer_sha256 in steps["sha256sum"]
+    assert f"bash {installer} -b -p {PREFIX}" in deploy
+    assert steps["install Miniconda"].startswith(f"bash {installer} -b -p {PREFIX}")
+    assert list(steps) == ["download installer", "sha256sum", "install Miniconda", "write .condarc",
+                           "conda create (one solve)", "write pip.conf", "write pip constraints", "pip install"]
+
+
+def test_floor_commands_are_found_in_a_debug_log(stack):
+    steps = floor_steps(SOURCES, stack)
+    log = "\n".join(f"    [pyinfra.connectors.ssh] Running command on ws: (pty=False) sh -c {shlex.quote(c)}"
+                    for _, c in steps)
+    assert verbatim_in_deploy(steps, log) == {"conda create (one solve)": True, "pip install": True}
+    assert verbatim_in_deploy(steps, log.replace("python=3.7", "python=3.8")) == {
+        "conda create (one solve)": False, "pip install": True}
+    assert parse(0, log, 1.0).commands == {"ws": len(steps)}

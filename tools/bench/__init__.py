@@ -1,0 +1,1 @@
+"""The benchmark: `python -m tools.bench` (see __main__.py and README.md "Benchmark")."""

@@ -1,0 +1,210 @@
+"""``python -m tools.bench [--repeat N] [--json]``: the deploy's cost, measured side by side.
+
+Starts the simulated lab (root; ``python -m lab``) and measures, in one run:
+
+1. lab/specs/bench1.yaml (one fresh workstation, driver 440.100 on an RTX 2080 Ti: no driver
+   change, no reboot): the tf21 converge (wall, remote commands), then the converged no-op run
+   (median of N);
+2. the floor on the same host after a reset: the deploy's package commands typed directly over
+   ssh (one ssh connection, one session per command; tools/bench/floor.py);
+3. lab/specs/bench8.yaml (eight such workstations): the converge of all 8, then the no-op run
+   (median of N).
+
+It prints one table and the ratios (fresh converge / floor, 8-host no-op / 1-host no-op), or the
+figures as JSON with --json, and takes the lab down at the end. Figures, not a test: wall times
+depend on the machine and on what else it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tools.bench.figures import Scenario, ratios, render, repeats_note
+from tools.bench.floor import floor_steps, lab_sources, verbatim_in_deploy
+from tools.pyinfra_run import ROOT, Run, run_deploy
+
+SPEC1 = ROOT / "lab/specs/bench1.yaml"
+SPEC8 = ROOT / "lab/specs/bench8.yaml"
+FLOOR_TRANSPORT = "one ssh connection (OpenSSH ControlMaster), one ssh session per command"
+
+
+def _say(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def _deploy() -> Run:
+    return run_deploy("inventories/sim.py", "deploys/tf21.py")
+
+
+def _converged(run: Run, hosts: list[str], what: str) -> Run:
+    failed = {h: run.failed(h) for h in hosts if run.failed(h)}
+    if run.rc != 0 or failed:
+        raise SystemExit(f"bench: the {what} failed (rc {run.rc}, failed: {failed}):\n{run.output[-3000:]}")
+    return run
+
+
+def _noop(hosts: list[str]) -> Run:
+    run = _converged(_deploy(), hosts, "no-op run")
+    changed = {h: run.changed(h) for h in hosts if run.changed(h)}
+    if changed:
+        raise SystemExit(f"bench: the no-op run changed something: {changed}")
+    return run
+
+
+def _noop_scenario(key: str, hosts: list[str], repeat: int) -> Scenario:
+    runs = []
+    for i in range(repeat):
+        runs.append(_noop(hosts))
+        _say(f"no-op run {i + 1}/{repeat} on {len(hosts)} host(s): {runs[-1].seconds:.2f}s")
+    seconds = [r.seconds for r in runs]
+    median_run = min(runs, key=lambda r: abs(r.seconds - statistics.median(seconds)))
+    return Scenario(key, "no-op (converged)", len(hosts), seconds, median_run.commands,
+                    repeats_note(seconds) or "one run")
+
+
+def _hosts(lab_state: dict) -> list[str]:
+    return [h["name"] for h in lab_state["hosts"] if not h["unreachable"]]
+
+
+def _ssh(paths, control_path: str, host: str, *extra: str, command: str | None = None,
+         capture: bool = True) -> subprocess.CompletedProcess:
+    args = ["ssh", "-F", str(paths.ssh_config), "-o", "BatchMode=yes", "-o", f"ControlPath={control_path}",
+            *extra, "-l", "root", host]
+    if command is not None:
+        args.append(command)
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.run(args, stdout=out, stderr=out, text=True, stdin=subprocess.DEVNULL, timeout=1800)
+
+
+def run_floor(paths, host: str, steps: list[tuple[str, str]]) -> list[dict]:
+    """Each step as its own ssh session over one connection (opened first, and timed)."""
+    timings = []
+    with tempfile.TemporaryDirectory(prefix="gpuws-bench-") as tmp:
+        control_path = os.path.join(tmp, "cm")
+        started = time.monotonic()
+        opened = _ssh(paths, control_path, host, "-o", "ControlMaster=yes", "-o", "ControlPersist=yes",
+                      "-f", "-N", capture=False)
+        if opened.returncode:
+            raise SystemExit(f"bench: could not open an ssh connection to {host}")
+        timings.append({"label": "ssh connection", "seconds": time.monotonic() - started, "command": None})
+        try:
+            for label, command in steps:
+                started = time.monotonic()
+                result = _ssh(paths, control_path, host, "-o", "ControlMaster=no", command=command)
+                timings.append({"label": label, "seconds": time.monotonic() - started, "command": command})
+                if result.returncode:
+                    raise SystemExit(f"bench: floor step {label!r} failed on {host} (exit {result.returncode}):\n"
+                                     f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        finally:
+            _ssh(paths, control_path, host, "-O", "exit", capture=True)
+    return timings
+
+
+def measure(repeat: int) -> dict:
+    import stacks
+    from lab import control
+    from lab.build import build_all
+    from lab.paths import LabPaths
+
+    load_at_start = round(os.getloadavg()[0], 2)  # what else the machine was doing
+    paths = LabPaths.default()
+    stack = stacks.resolve("tf21")
+    scenarios: list[Scenario] = []
+    try:
+        build_all(paths)
+        # 1 host: fresh converge, then the no-op runs
+        hosts = _hosts(control.up(str(SPEC1), paths))
+        host = hosts[0]
+        _say(f"1 host ({host}): fresh converge")
+        fresh = _converged(_deploy(), hosts, "fresh converge")
+        _say(f"fresh converge: {fresh.seconds:.2f}s")
+        scenarios.append(Scenario("fresh1", "fresh converge", 1, [fresh.seconds], fresh.commands,
+                                  "driver 440.100 kept (no install, no reboot): Miniconda, env, pip + checks, hooks, GPU verification"))
+        noop1 = _noop_scenario("noop1", hosts, repeat)
+
+        # the floor on the same host, reset to fresh
+        steps = floor_steps(lab_sources(), stack)
+        same = verbatim_in_deploy(steps, fresh.output)
+        control.reset(host, paths)
+        _say(f"floor on {host} (reset): {len(steps)} commands over ssh")
+        timings = run_floor(paths, host, steps)
+        check = subprocess.run(  # untimed: the floor really installed the stack
+            ["ssh", "-F", str(paths.ssh_config), "-o", "BatchMode=yes", "-l", "root", host,
+             "/opt/miniconda3/envs/tf21/bin/python -m pip show -q tensorflow-gpu"],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        if check.returncode:
+            raise SystemExit(f"bench: after the floor, tensorflow-gpu is not in the env: {check.stderr}")
+        floor_seconds = sum(t["seconds"] for t in timings)
+        _say(f"floor: {floor_seconds:.2f}s")
+        scenarios.append(Scenario("floor1", "floor (typed over ssh)", 1, [floor_seconds],
+                                  {host: len(steps)}, "same package commands, same mirror; no checks"))
+        scenarios.append(noop1)
+
+        # 8 hosts: converge all, then the no-op runs
+        hosts8 = _hosts(control.up(str(SPEC8), paths))
+        _say(f"{len(hosts8)} hosts: fresh converge")
+        fresh8 = _converged(_deploy(), hosts8, "8-host converge")
+        _say(f"8-host converge: {fresh8.seconds:.2f}s")
+        scenarios.append(Scenario("fresh8", "fresh converge", len(hosts8), [fresh8.seconds], fresh8.commands,
+                                  "all hosts in one run"))
+        scenarios.append(_noop_scenario("noop8", hosts8, repeat))
+    finally:
+        control.down(paths)
+
+    return {
+        "repeat": repeat,
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_start": load_at_start},
+        "scenarios": [s.as_json() for s in scenarios],
+        "ratios": {label: None if v is None else round(v, 3) for label, v in ratios(scenarios).items()},
+        "floor": {"transport": FLOOR_TRANSPORT, "host": host,
+                  "steps": [{**t, "seconds": round(t["seconds"], 3)} for t in timings],
+                  "deploy_runs_the_same_commands": same},
+        "_scenarios": scenarios,
+    }
+
+
+def text_report(result: dict) -> str:
+    floor = result["floor"]
+    steps = ", ".join(f"{t['label']} {t['seconds']:.2f}" for t in floor["steps"])
+    same = ", ".join(f"{label} {'yes' if ok else 'NO'}" for label, ok in floor["deploy_runs_the_same_commands"].items())
+    lines = [
+        "",
+        f"floor steps (s): {steps}",
+        f"floor transport: {floor['transport']}",
+        f"floor command = the deploy's command (byte for byte, in the fresh converge): {same}",
+        f"no-op runs: median of {result['repeat']}; machine: {result['machine']['cpus']} CPUs, "
+        f"load {result['machine']['load_avg_1m_at_start']} before the lab started (wall times are noisy)",
+    ]
+    return render(result["_scenarios"], lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, metavar="N", help="no-op runs per lab size (median; default 3)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if os.geteuid() != 0:
+        print("bench: the simulated lab needs root (network namespaces, overlay mounts, chroot)", file=sys.stderr)
+        return 2
+    os.chdir(ROOT)
+    result = measure(args.repeat)
+    scenarios = result.pop("_scenarios")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(text_report({**result, "_scenarios": scenarios}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

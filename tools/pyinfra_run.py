@@ -1,0 +1,79 @@
+"""Run a pyinfra deploy as a user would (from the project root) and parse what it prints.
+
+Shared by the lab end-to-end tests (tests/e2e/runner.py) and the benchmark (tools/bench): the
+deploy runs with ``--debug``, so every remote command pyinfra runs prints one
+"Running command on HOST:" line, which is how remote commands are counted per host.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYINFRA = str(Path(sys.executable).parent / "pyinfra")
+
+_OP = re.compile(r"^--> Starting operation: (?P<name>.*?)\s*$")
+_STATUS = re.compile(r"^\s+\[(?P<host>[^\]]+)\]\s+(?P<status>Success|No changes|Error)\b")
+_MESSAGE = re.compile(r"^\s+\[(?P<host>[^\]]+)\]\s+(?P<text>.+?)\s*$")
+_COMMAND = re.compile(r"Running command on (?P<host>[^:]+):")
+
+
+@dataclass
+class Run:
+    """One `pyinfra INVENTORY DEPLOY -y --debug` run, parsed from its output."""
+
+    rc: int
+    output: str
+    seconds: float
+    ops: dict = field(default_factory=dict)       # op name -> {host: "Success" | "No changes" | "Error"}
+    messages: dict = field(default_factory=dict)  # host -> lines it printed (failure messages)
+    commands: dict = field(default_factory=dict)  # host -> remote shell commands run
+
+    def changed(self, host: str) -> list[str]:
+        return [op for op, hosts in self.ops.items() if hosts.get(host) == "Success"]
+
+    def failed(self, host: str) -> list[str]:
+        return [op for op, hosts in self.ops.items() if hosts.get(host) == "Error"]
+
+    def status(self, op_part: str, host: str) -> str | None:
+        matches = [hosts.get(host) for op, hosts in self.ops.items() if op_part in op]
+        assert len(matches) == 1, f"{op_part!r} names {len(matches)} operations: {list(self.ops)}"
+        return matches[0]
+
+    def said(self, host: str, text: str) -> bool:
+        return any(text in line for line in self.messages.get(host, []))
+
+
+def parse(rc: int, output: str, seconds: float) -> Run:
+    run = Run(rc=rc, output=output, seconds=seconds)
+    op = None
+    for line in output.splitlines():
+        if command := _COMMAND.search(line):
+            run.commands[command["host"]] = run.commands.get(command["host"], 0) + 1
+            continue
+        if "[pyinfra" in line:  # a debug log line, not an operation result
+            continue
+        if started := _OP.match(line):
+            op = started["name"]
+            run.ops.setdefault(op, {})
+        elif op and (status := _STATUS.match(line)):
+            run.ops[op][status["host"]] = status["status"]
+        elif message := _MESSAGE.match(line):
+            run.messages.setdefault(message["host"], []).append(message["text"])
+    return run
+
+
+def run_deploy(inventory: str, deploy: str, *args: str, timeout: float = 900) -> Run:
+    """`pyinfra -y --debug INVENTORY DEPLOY ARGS...` from the project root, timed (wall clock
+    around the whole process: start-up, inventory, facts, operations) and parsed."""
+    started = time.monotonic()
+    proc = subprocess.run(
+        [PYINFRA, "-y", "--debug", inventory, deploy, *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+    return parse(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
