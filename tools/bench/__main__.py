@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from tools.bench.figures import Scenario, ratios, render, repeats_note
 from tools.bench.floor import floor_steps, lab_sources, verbatim_in_deploy

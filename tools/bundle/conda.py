@@ -6,6 +6,7 @@ turns into a channel that hosts can use with `-c file://...` or over HTTP.
 """
 
 import asyncio
+import bz2
 import os
 import tempfile
 
@@ -91,6 +92,12 @@ def index_channel(channel_dir, platform_name):
     for subdir in (platform_name, "noarch"):
         os.makedirs(os.path.join(channel_dir, subdir), exist_ok=True)
     asyncio.run(rattler.index.index_fs(channel_dir, force=True))
+    for subdir in (platform_name, "noarch"):
+        # conda before 4.6 reads only repodata.json.bz2 from a file:// channel (conda/core/repodata.py
+        # of 4.3: "file://" -> 'repodata.json.bz2'), as conda-index used to write it.
+        repodata = os.path.join(channel_dir, subdir, "repodata.json")
+        with open(repodata, "rb") as source, bz2.open(repodata + ".bz2", "wb") as target:
+            target.write(source.read())
 
 
 def _one_line(error):
