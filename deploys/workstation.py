@@ -41,12 +41,11 @@ def env_prefix(cfg: dict, stack: dict) -> str:
 
 @deploy("NVIDIA driver")
 def nvidia_driver(cfg: dict, stack: dict):
-    packages = cfg["nvidia_driver_packages"]
     driver.nvidia_driver(
         name=f"Driver >= {stack['min_driver']}",
         min_version=stack["min_driver"],
         branch=cfg["nvidia_driver_branch"],
-        packages=[p.format(branch=cfg["nvidia_driver_branch"]) for p in packages] if packages else None,
+        packages=cfg["nvidia_driver_packages"],  # "{branch}" in a name is filled in by the operation
         package_manager=cfg["nvidia_driver_package_manager"],
         upgrade=cfg["nvidia_driver_upgrade"],
         hold=cfg["nvidia_driver_hold"],
@@ -139,17 +138,13 @@ def gpu_verification(cfg: dict, stack: dict):
     verify.gpu_stack(name="Layered GPU verification", env_prefix=env_prefix(cfg, stack), stack=stack)
 
 
+@deploy("GPU workstation", data_defaults=settings.defaults())
 def gpu_workstation(stack_default: str = "tf21"):
     """Converge this host to the stack named by data `stack` (default `stack_default`).
 
     Data is validated and the stack resolved before any operation is added, so bad input stops the
     run with one line while nothing has run on any host.
     """
-    _converge(stack_default=stack_default)
-
-
-@deploy("GPU workstation", data_defaults=settings.defaults())
-def _converge(stack_default: str):
     cfg = settings.validate(host.data)
     spec = host.data.get("stack") or stack_default
     stack = resolve_stack(spec, cfg["target_os"], cfg["conda_channel_family"])
