@@ -20,6 +20,7 @@ from typing import Any
 from pyinfra.api import FactBase
 
 from facts._sections import parse_sections, script_with_variables
+from facts.cuda import ENV_LIBRARIES_PART, library_names
 from facts.pip_env import normalize_name
 
 
@@ -141,20 +142,29 @@ class CondaInstall(FactBase):
 # CondaPackages
 # ---------------------------------------------------------------------------------------------
 
+# The records, then (same command, no extra round trip) the CUDA library names in ENV/lib by
+# facts.cuda's rule, so the env operation sees a library deleted behind conda's back.
 _PACKAGES_SCRIPT = r"""
 if [ -d "$E/conda-meta" ]; then
     echo '@@section records rc=0'
     for f in "$E"/conda-meta/*.json; do
         if [ -e "$f" ]; then echo "${f##*/}"; fi
     done
-fi
+fi""" + ENV_LIBRARIES_PART + r"""
 echo '@@end'
 """
 
 # With a root prefix: the same test as CondaInstall's "present", in the same command (a shell
 # test, no extra round trip), so an operation can tell "no env yet" from "no conda at all".
 _CONDA_TEST = r"""
-if [ -x "$P/bin/conda" ] && [ -d "$P/conda-meta" ]; then echo '@@section conda rc=0'; else echo '@@section conda rc=1'; fi"""
+if [ -x "$P/bin/conda" ] && [ -d "$P/conda-meta" ]; then
+    echo '@@section conda rc=0'
+    for f in "$P"/conda-meta/conda-[0-9]*.json; do
+        if [ -e "$f" ]; then echo "${f##*/}"; fi
+    done
+else
+    echo '@@section conda rc=1'
+fi"""
 
 
 class CondaPackages(FactBase):
@@ -171,7 +181,14 @@ class CondaPackages(FactBase):
         {"present": bool,             # the env has a conda-meta folder
          "packages": {"cudatoolkit": {"version": "10.1.243", "build": "h6bb024c_0"}, ...},
          "python": "3.7.16" | None,   # the env's python record (None: no python in the env)
-         "conda": bool | None}        # conda installed at ``prefix`` (None: prefix not given)
+         "conda": bool | None,        # conda installed at ``prefix`` (None: prefix not given)
+         "conda_version": "4.3.16" | None,  # its version, from its conda-meta record
+         "libraries": ["libcudart.so.10.1", "libcudart.so.10.1.243", "libcudnn.so.7", ...]}
+
+    ``libraries`` are the CUDA/cuDNN library names present in ``ENV/lib``, sorted, by the rule of
+    `facts.cuda.EnvCudaLibraries` (sonames and fully versioned names, broken symlinks left out;
+    empty when the env has no conda-meta or no lib folder): conda-meta still lists a package whose
+    files were deleted by hand, these names do not.
 
     **Example:**
 
@@ -190,15 +207,19 @@ class CondaPackages(FactBase):
 
     @staticmethod
     def default() -> dict:
-        return {"present": False, "packages": {}, "python": None, "conda": None}
+        return {"present": False, "packages": {}, "python": None, "conda": None, "conda_version": None,
+                "libraries": []}
 
     def process(self, output: list[str]) -> dict:
         sections = parse_sections(output)
         result = self.default()
         if "conda" in sections:  # only when asked (prefix given): rc=0 present, rc=1 absent
             result["conda"] = sections["conda"].rc == 0
+            result["conda_version"] = _record_version(sections["conda"].lines, "conda")
         if "records" not in sections:
             return result
+        if "libraries" in sections:
+            result["libraries"] = library_names(sections["libraries"].lines)
         packages = {}
         for line in sections["records"].lines:
             record = parse_record_name(line)

@@ -8,6 +8,7 @@ LD_LIBRARY_PATH and which of its entries are a system CUDA.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 
@@ -20,7 +21,10 @@ from facts._sections import RUN_SECTION, parse_sections, script_with_variables
 _LIBRARY_GLOBS = "libcu*.so.* libnvrtc*.so.* libnvinfer*.so.*"
 _SONAME = re.compile(r"^lib[\w+-]+\.so\.\d+(?:\.\d+)*$")
 
-_ENV_LIBS_SCRIPT = (
+# The part of a probe script that lists the CUDA library names in "$E/lib" under a `libraries`
+# section (no section when there is no lib folder). `[ -e ]` follows symlinks: a broken one is
+# left out. Shared by EnvCudaLibraries and facts.conda.CondaPackages (same names, same rule).
+ENV_LIBRARIES_PART = (
     r"""
 if [ -d "$E/lib" ]; then
     echo '@@section libraries rc=0'
@@ -29,10 +33,23 @@ if [ -d "$E/lib" ]; then
     + r"""; do
         if [ -e "$f" ]; then echo "$f"; fi
     done
-fi
-echo '@@end'
-"""
+fi"""
 )
+
+_ENV_LIBS_SCRIPT = ENV_LIBRARIES_PART + "\necho '@@end'\n"
+
+
+def library_names(lines: list[str]) -> list[str]:
+    """The library names of a `libraries` section (ENV_LIBRARIES_PART's output), sorted: sonames
+    and fully versioned file names; an unmatched glob (``libcu*.so.*``) and anything else is
+    dropped."""
+    return sorted({line.strip() for line in lines if _SONAME.match(line.strip())})
+
+
+def listed_library(name: str) -> bool:
+    """Whether ENV_LIBRARIES_PART can list a library of this name (its globs match it): a
+    library outside the globs is never seen, so its absence from the list means nothing."""
+    return _SONAME.match(name) is not None and any(fnmatch.fnmatchcase(name, g) for g in _LIBRARY_GLOBS.split())
 
 
 class EnvCudaLibraries(FactBase):
@@ -65,8 +82,7 @@ class EnvCudaLibraries(FactBase):
         sections = parse_sections(output)
         if "libraries" not in sections:
             return self.default()
-        names = {line.strip() for line in sections["libraries"].lines if _SONAME.match(line.strip())}
-        return {"present": True, "libraries": sorted(names)}
+        return {"present": True, "libraries": library_names(sections["libraries"].lines)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,10 +9,13 @@ from __future__ import annotations
 import posixpath
 import shlex
 
+from packaging.version import InvalidVersion, Version
+
 from pyinfra import host
 from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
 
 from facts.conda import CondaPackages
+from facts.cuda import listed_library
 from stacks import conda_version_matches
 
 from .commands import absolute, conda_bin, env_prefix_of, fail_host
@@ -64,6 +67,24 @@ def parse_package_filename(path: str) -> dict | None:
     return None
 
 
+def library_package(soname: str) -> str:
+    """The stack's conda package that ships a CUDA library: ``cudnn`` for ``libcudnn*``,
+    ``cudatoolkit`` for the others (cudart, cublas, cufft, curand, cusolver, cusparse)."""
+    return "cudnn" if soname.startswith("libcudnn") else "cudatoolkit"
+
+
+def _missing_libraries(state: dict, libraries, wanted: list[dict]) -> tuple[list[str], list[dict]]:
+    """The wanted libraries missing from ENV/lib, and the wanted packages (in stack order) that
+    ship them. Nothing when the fact predates its ``libraries`` key, or for a library name the
+    fact cannot list (outside facts.cuda's globs: its absence would mean nothing)."""
+    have = state.get("libraries")
+    if not libraries or have is None:
+        return [], []
+    missing = [soname for soname in libraries if listed_library(soname) and soname not in have]
+    owners = {library_package(soname) for soname in missing}
+    return missing, [package for package in wanted if package["name"] in owners]
+
+
 def _describe(record: dict) -> str:
     return f"{record['version']} {record['build']}" if record.get("build") else record["version"]
 
@@ -102,6 +123,7 @@ def env(
     channels=None,
     local_files=None,
     offline: bool = False,
+    libraries=None,
 ):
     """
     Make the conda env ``env_name``: python ``X.Y`` and the stack's conda packages, each one
@@ -122,6 +144,8 @@ def env(
       (e.g. libgcc-ng) unless the env has them; a file is installed only when that exact
       package (name, version, build) is not in the env
     + offline: pass ``--offline`` (a local channel or the package cache only)
+    + libraries: the CUDA library sonames the env must hold in ``ENV/lib`` (the stack's
+      ``libraries`` when its CUDA libraries come from conda, else None: no check)
 
     One fact, ``CondaPackages`` with the root prefix, answers everything in one remote command:
     whether conda is there, whether the env is (its conda-meta), its python and its packages.
@@ -135,6 +159,12 @@ def env(
     A package matches when its version equals the wanted one or extends it (10.1 -> 10.1.243)
     and, when a build is given, its build is equal (h6bb024c_0 is also cudatoolkit 11.0's build).
     A wrong build is replaced by conda itself.
+
+    conda-meta still records a package whose files were deleted by hand (``rm ENV/lib/libcudnn*``),
+    so with ``libraries`` the same fact's ``ENV/lib`` names are checked too: when every package
+    matches but a library is missing, one ``conda install --force-reinstall`` of the packages that
+    ship it (``libcudnn*``: the cudnn entry, the others: cudatoolkit) puts its files back. Fact
+    data without library names skips that check.
 
     With ``local_files``, conda cannot take package specs and explicit files in one call (an
     explicit install skips the solver), so a missing env is created with python first and the
@@ -188,7 +218,16 @@ def env(
     create = not present or rebuild
     needs_python = create or have_python is None
     if not needs_python and not wrong:
-        host.noop(f"env {env_name} present with python {have_python}" + (f", {', '.join(found)}" if found else ""))
+        missing_libs, owners = _missing_libraries(state, libraries, wanted)
+        if not owners:
+            host.noop(f"env {env_name} present with python {have_python}" + (f", {', '.join(found)}" if found else ""))
+            return
+        # Why a forced reinstall: conda-meta says the package is installed (so a plain install is
+        # a no-op for conda too) but ENV/lib lacks its libraries (missing_libs, deleted by hand),
+        # and TensorFlow cannot dlopen them. --force-reinstall relinks the package's files from
+        # the package cache (or the channel); the exact specs keep it on the installed builds.
+        yield from _reinstall(prefix, env_name, owners, missing_libs, channels, local_files, offline,
+                              state.get("conda_version"))
         return
 
     files: list[dict] = []
@@ -227,3 +266,37 @@ def env(
             conda, "install", "-y", "-q", "-n", name,
             *_channel_args((), offline), *[QuoteString(f["path"]) for f in files],
         )
+
+
+def reinstall_flag(conda_version: str | None) -> str:
+    """conda 4.6 brought --force-reinstall; before it the flag was --force (for named packages,
+    with --no-deps implied), which conda 24.3 removed. Unknown version: today's flag."""
+    try:
+        old = conda_version is not None and Version(conda_version) < Version("4.6")
+    except InvalidVersion:
+        old = False
+    return "--force" if old else "--force-reinstall"
+
+
+def _reinstall(prefix: str, env_name: str, owners: list[dict], missing_libs: list[str], channels,
+               local_files, offline: bool, conda_version: str | None):
+    """One ``conda install --force-reinstall`` of the packages that ship ``missing_libs``: their
+    specs, or with ``local_files`` their files."""
+    conda = QuoteString(conda_bin(prefix))
+    name = QuoteString(env_name)
+    if local_files:
+        files = _local_packages(local_files)
+        missing = _missing_local_file(files, owners)
+        if missing:
+            yield fail_host(f"{', '.join(missing_libs)} missing from the env: {missing}")
+            return
+        by_name = {f["name"]: f for f in files}
+        yield StringCommand(
+            conda, "install", "-y", "-q", "-n", name, reinstall_flag(conda_version),
+            *_channel_args((), offline), *[QuoteString(by_name[o["name"]]["path"]) for o in owners],
+        )
+        return
+    yield StringCommand(
+        conda, "install", "-y", "-q", "-n", name, reinstall_flag(conda_version),
+        *[QuoteString(o["spec"]) for o in owners], *_channel_args(channels, offline),
+    )

@@ -169,7 +169,8 @@ def conda_install(state: dict, prefix: str) -> list[str]:
 
 def conda_packages(state: dict, env_prefix: str, prefix: str | None = None) -> list[str]:
     """The output of facts.conda.CondaPackages: with the root prefix, whether conda is there;
-    then the env's conda-meta record file names."""
+    then the env's conda-meta record file names and the CUDA library names in its lib folder (in
+    the shell glob's order: libcu*, then the unmatched libnvrtc*/libnvinfer* globs)."""
     out = []
     if prefix is not None:
         conda = state["conda"]
@@ -178,7 +179,8 @@ def conda_packages(state: dict, env_prefix: str, prefix: str | None = None) -> l
     if env is None:
         return out + [END_MARKER]
     records = [f"{name}-{version}-{build}.json" for name, (version, build) in sorted(env["conda"].items())]
-    return out + section("records", 0, records) + [END_MARKER]
+    libraries = sorted(env.get("lib", [])) + ["libnvrtc*.so.*", "libnvinfer*.so.*"]
+    return out + section("records", 0, records) + section("libraries", 0, libraries) + [END_MARKER]
 
 
 def pip_packages(state: dict, python: str) -> list[str]:
@@ -267,10 +269,6 @@ def _load_verify_script():
 
 VERIFY = _load_verify_script()
 
-# which conda package ships each SONAME TensorFlow dlopens (tf21's `libraries`)
-LIBRARY_PACKAGE = {"libcudnn.so.7": "cudnn"}
-
-
 def verdict(state: dict, python: str, params: dict) -> dict:
     """The verdict the real script would print on this state, layer by layer."""
     env = env_by_prefix(state, params["env_prefix"])
@@ -297,9 +295,8 @@ def verdict(state: dict, python: str, params: dict) -> dict:
 
     def libraries_layer(params, found):
         for soname in params["libraries"]:
-            package = LIBRARY_PACKAGE.get(soname, "cudatoolkit")
             # without the activation hook ENV/lib is not on the loader path
-            if hook is None or package not in env["conda"]:
+            if hook is None or soname not in env.get("lib", []):
                 raise fail(f"{soname} does not load: {soname}: cannot open shared object file",
                            VERIFY._library_hint(soname, params["env_prefix"]))
         return "loaded: " + ", ".join(f"{s} (env)" for s in params["libraries"])

@@ -20,7 +20,16 @@ def numpy_upgraded(state):
 
 
 def cudnn_removed(state):
-    del state["envs"]["tf21"]["conda"]["cudnn"]
+    # `conda remove --force cudnn`: its record and its files go
+    env = state["envs"]["tf21"]
+    del env["conda"]["cudnn"]
+    env["lib"] = [name for name in env["lib"] if not name.startswith("libcudnn")]
+
+
+def cudnn_library_deleted(state):
+    # `rm ENV/lib/libcudnn.so.7*` by hand: conda-meta still records cudnn
+    env = state["envs"]["tf21"]
+    env["lib"] = [name for name in env["lib"] if not name.startswith("libcudnn.so.7")]
 
 
 def hook_removed(state):
@@ -56,6 +65,10 @@ CASES = {
     cudnn_removed: (
         ["Env tf21 (python 3.7, cudatoolkit, cudnn)"],
         [f"{PREFIX}/bin/conda install -y -q -n tf21 cudnn=7.6.5=cuda10.1_0"],
+    ),
+    cudnn_library_deleted: (
+        ["Env tf21 (python 3.7, cudatoolkit, cudnn)"],
+        [f"{PREFIX}/bin/conda install -y -q -n tf21 --force-reinstall cudnn=7.6.5=cuda10.1_0"],
     ),
     hook_removed: (["CUDA activation hook"], ["write_file"]),
     condarc_changed: (["Conda channels (.condarc)"], ["write_file"]),

@@ -92,6 +92,12 @@ def test_conda_facts_read_back_the_state():
     env = CondaPackages().process(render.conda_packages(state, ENV, PREFIX))
     assert (env["conda"], env["present"], env["python"]) == (True, True, "3.7.16")
     assert env["packages"] == packages
+    # ENV/lib's CUDA library names follow the installed packages; a deleted one is not listed
+    assert env["libraries"] == sorted(state["envs"]["tf21"]["lib"])
+    assert {"libcudart.so.10.1", "libcudnn.so.7", "libcusparse.so.10"} <= set(env["libraries"])
+    state["envs"]["tf21"]["lib"].remove("libcudnn.so.7")
+    after_rm = CondaPackages().process(render.conda_packages(state, ENV, PREFIX))
+    assert "libcudnn.so.7" not in after_rm["libraries"] and after_rm["packages"] == packages
     bare = CondaPackages().process(render.conda_packages(new_state("x"), ENV, PREFIX))
     assert (bare["conda"], bare["present"], bare["python"]) == (False, False, None)
     assert CondaPackages().process(render.conda_packages(state, ENV))["conda"] is None

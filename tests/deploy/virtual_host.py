@@ -59,6 +59,19 @@ CONDA_CHANNEL = {
     "cudatoolkit": [("10.1.243", "h6bb024c_0"), ("10.2.89", "hfd86e86_1")],
     "cudnn": [("7.6.5", "cuda10.1_0"), ("7.6.5", "cuda10.2_0")],
 }
+# The CUDA library names each channel package puts into ENV/lib (what facts.cuda's globs list:
+# sonames and the fully versioned files; COMPOSED after cudatoolkit 10.1.243 / cudnn 7.6.5).
+PACKAGE_LIBRARIES = {
+    ("cudatoolkit", "10.1.243"): [
+        "libcudart.so.10.1", "libcudart.so.10.1.243", "libcublas.so.10", "libcublas.so.10.2.1.243",
+        "libcufft.so.10", "libcufft.so.10.1.1.243", "libcurand.so.10", "libcurand.so.10.1.1.243",
+        "libcusolver.so.10", "libcusolver.so.10.2.0.243", "libcusparse.so.10", "libcusparse.so.10.3.0.243"],
+    ("cudatoolkit", "10.2.89"): [
+        "libcudart.so.10.2", "libcudart.so.10.2.89", "libcublas.so.10", "libcublas.so.10.2.2.89",
+        "libcufft.so.10", "libcufft.so.10.1.2.89", "libcurand.so.10", "libcurand.so.10.1.2.89",
+        "libcusolver.so.10", "libcusolver.so.10.3.0.89", "libcusparse.so.10", "libcusparse.so.10.3.1.89"],
+    ("cudnn", "7.6.5"): ["libcudnn.so.7", "libcudnn.so.7.6.5"],
+}
 # conda create puts pip and its friends into every new env
 ENV_SEED = {"pip": ("22.3.1", "py37h06a4308_0"), "setuptools": ("65.6.3", "py37h06a4308_0"),
             "wheel": ("0.38.4", "py37h06a4308_0")}
@@ -144,8 +157,21 @@ def with_env(state: dict, name: str, python: str, conda: dict | None = None, pip
            "pip": {k: v[0] for k, v in ENV_SEED.items()}}
     env["conda"].update({k: list(v) for k, v in (conda or {}).items()})
     env["pip"].update(pip or {})
+    env["lib"] = sorted(lib for package, (version, _build) in env["conda"].items()
+                        for lib in PACKAGE_LIBRARIES.get((package, version), []))
     state["envs"][name] = env
     return state
+
+
+def link_package(env: dict, package: str, record: list) -> None:
+    """Install (or reinstall) one package in an env: its record, and its ENV/lib files in place
+    of the old version's."""
+    old = env["conda"].get(package)
+    kept = set(env.get("lib", []))
+    if old is not None:
+        kept -= set(PACKAGE_LIBRARIES.get((package, old[0]), []))
+    env["conda"][package] = list(record)
+    env["lib"] = sorted(kept | set(PACKAGE_LIBRARIES.get((package, record[0]), [])))
 
 
 def _driver_package_names(branch: str) -> list[str]:
@@ -487,8 +513,16 @@ class VirtualHost(dict):
         env = self.state["envs"].get(name)
         if env is None:
             raise CommandRejected(f"EnvironmentLocationNotFound: Not a conda environment: {name}")
+        force = specs[:1] == ["--force-reinstall"]
+        specs = specs[1:] if force else specs
+        if not specs or any(s.startswith("-") for s in specs):
+            raise UnknownCommand(command)
         resolved = dict(self._resolve_conda(spec) for spec in specs)
-        env["conda"].update(resolved)
+        for package, record in resolved.items():
+            # conda leaves a package whose record matches alone (its deleted files stay deleted);
+            # --force-reinstall relinks it, files and all
+            if force or env["conda"].get(package) != record:
+                link_package(env, package, record)
         return [], []
 
     def _backup(self, command):

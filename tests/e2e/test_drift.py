@@ -105,6 +105,16 @@ def test_cudnn_removed(lab):
     assert lab.exec("ws-conda", "test", "-e", f"{ENV}/conda-meta/cudnn-7.6.5-cuda10.1_0.json").returncode == 0
 
 
+def test_cudnn_library_deleted(lab):
+    # the files go, conda-meta still records cudnn: the env operation sees ENV/lib in its one
+    # fact read and force-reinstalls cudnn
+    drift_and_correct(
+        lab, "ws-conda", f"rm -f {ENV}/lib/libcudnn.so*",
+        "Env tf21", {"Env tf21 (python 3.7, cudatoolkit, cudnn)"},
+    )
+    assert lab.exec("ws-conda", "test", "-e", f"{ENV}/lib/libcudnn.so.7").returncode == 0
+
+
 def test_activation_hook_removed(lab):
     drift_and_correct(
         lab, "ws-good-driver", f"rm -f {ENV}/etc/conda/activate.d/gpuws-cuda.sh",

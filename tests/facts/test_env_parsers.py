@@ -245,14 +245,16 @@ def test_conda_install_real_prefix(tmp_path):
         "python": {"version": "3.7.16", "build": "h7a1cb2a_0"},
         "cudatoolkit": {"version": "10.1.243", "build": "h6bb024c_0"},
         "cudnn": {"version": "7.6.5", "build": "cuda10.1_0"},
-    }, "python": "3.7.16", "conda": None}
+    }, "python": "3.7.16", "conda": None, "conda_version": None, "libraries": []}
     # with the root prefix, the same one command also says whether conda is there
     with_root = run_fact(CondaPackages, env_prefix=str(prefix / "envs" / "tf21"), prefix=str(prefix))
-    assert with_root == {**packages, "conda": True}
+    assert with_root == {**packages, "conda": True, "conda_version": "4.8.3"}
     empty = run_fact(CondaPackages, env_prefix=str(prefix / "envs" / "empty"), prefix=str(prefix))
-    assert empty == {"present": True, "packages": {}, "python": None, "conda": True}
+    assert empty == {"present": True, "packages": {}, "python": None, "conda": True, "conda_version": "4.8.3",
+                     "libraries": []}
     missing = run_fact(CondaPackages, env_prefix=str(prefix / "envs" / "other"), prefix=str(prefix))
-    assert missing == {"present": False, "packages": {}, "python": None, "conda": True}
+    assert missing == {"present": False, "packages": {}, "python": None, "conda": True, "conda_version": "4.8.3",
+                       "libraries": []}
 
 
 def test_conda_absent_and_half_installed(tmp_path):
@@ -261,11 +263,33 @@ def test_conda_absent_and_half_installed(tmp_path):
     half = run_fact(CondaInstall, prefix=str(tmp_path / "half"))
     assert (half["present"], half["exists"], half["envs"]) == (False, True, [])
     assert run_fact(CondaPackages, env_prefix=str(tmp_path / "none")) == \
-        {"present": False, "packages": {}, "python": None, "conda": None}
+        {"present": False, "packages": {}, "python": None, "conda": None, "conda_version": None, "libraries": []}
     for root in ("none", "half"):  # no conda at the prefix (half: conda-meta without bin/conda)
         assert run_fact(CondaPackages, env_prefix=str(tmp_path / root / "envs" / "tf21"),
                         prefix=str(tmp_path / root)) == \
-            {"present": False, "packages": {}, "python": None, "conda": False}
+            {"present": False, "packages": {}, "python": None, "conda": False, "conda_version": None,
+             "libraries": []}
+
+
+def test_conda_packages_lists_the_env_cuda_libraries(tmp_path):
+    """The same one command lists ENV/lib's CUDA library names by EnvCudaLibraries' rule: a
+    library deleted by hand is gone from the list while conda-meta still records its package."""
+    prefix = tmp_path / "mini conda3"
+    make_conda_prefix(prefix, {"tf21": ["python-3.7.16-h7a1cb2a_0.json", "cudatoolkit-10.1.243-h6bb024c_0.json",
+                                        "cudnn-7.6.5-cuda10.1_0.json"]}, None)
+    env = prefix / "envs" / "tf21"
+    lib = env / "lib"
+    lib.mkdir()
+    (lib / "libcudart.so.10.1.243").write_bytes(b"")
+    (lib / "libcudart.so.10.1").symlink_to("libcudart.so.10.1.243")
+    (lib / "libcublas.so.10").symlink_to("libcublas.so.10.2.1.243")  # dangling: not usable
+    (lib / "libpython3.7m.so.1.0").write_bytes(b"")                   # not a CUDA library
+    (lib / "libcudart.so").symlink_to("libcudart.so.10.1")            # dev link, no soname
+    (lib / "libcudnn.so.7").symlink_to("libcudnn.so.7.6.5")           # `rm libcudnn.so.7.6.5`
+    result = run_fact(CondaPackages, env_prefix=str(env), prefix=str(prefix))
+    assert set(result["packages"]) == {"python", "cudatoolkit", "cudnn"}
+    assert result["libraries"] == ["libcudart.so.10.1", "libcudart.so.10.1.243"]
+    assert result["libraries"] == run_fact(EnvCudaLibraries, env_prefix=str(env))["libraries"]
 
 
 # --- pip -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+import gevent
 import pyinfra
 from pyinfra.api import Config, State
 from pyinfra.api.connect import connect_all, disconnect_all
@@ -29,7 +30,8 @@ from deploys import settings
 from deploys.workstation import resolve_stack
 from facts.conda import CondaInstall, CondaPackages
 from facts.files_state import FileContent
-from facts.gpu import GpuInfo, driver_satisfies
+from facts.cuda import EnvCudaLibraries, SystemCuda
+from facts.gpu import GpuInfo, driver_satisfies, local_gpu_info
 from facts.pip_env import PipPackages
 from operations.commands import HostFailure
 from operations.verify import VERDICT_RELATIVE_PATH
@@ -52,13 +54,17 @@ class HostReport:
     cudatoolkit: str | None = None
     cudnn: str | None = None
     tensorflow: str | None = None
+    system_cuda: str | None = None                # a toolkit installed outside conda, if any
+    missing_libraries: list = field(default_factory=list)  # what TF dlopens and the env lacks
     verdict: dict | None = None
     drift: list = field(default_factory=list)   # [{"step": op name, "kind": "change"|"failure", "detail": str}]
+    warnings: list = field(default_factory=list)  # what the deploy leaves alone but may break TensorFlow
 
     @property
     def converged(self) -> bool:
         verdict_ok = self.verdict is None or bool(self.verdict.get("ok"))
-        return self.connected and not self.error and not self.drift and verdict_ok
+        problems = [item for item in self.drift if item["kind"] != "warning"]
+        return self.connected and not self.error and not problems and verdict_ok and not self.missing_libraries
 
     def as_dict(self) -> dict:
         data = {k: v for k, v in self.__dict__.items()}
@@ -86,16 +92,13 @@ def collect(inventory_path: str, deploy: str = "deploys/tf21.py", data: dict | N
         active = list(inventory.get_active_hosts())
         for host in active:
             reports[host.name].connected = True
-            _read_facts(host, reports[host.name])
+        # one greenlet per host, as pyinfra itself reads facts: the fleet in parallel
+        gevent.joinall([state.pool.spawn(_read_facts, host, reports[host.name]) for host in active], raise_error=True)
         load_deploy_file(state, deploy)
         for host in active:
             reports[host.name].drift = _drift(state, host)
     finally:
         disconnect_all(state)
-    for name in state.failed_hosts:
-        report = reports[name.name if hasattr(name, "name") else name]
-        if not report.connected:
-            report.error = "unreachable (could not connect over SSH)"
     for report in reports.values():
         if not report.connected and not report.error:
             report.error = "unreachable (could not connect over SSH)"
@@ -113,7 +116,8 @@ def _read_facts(host, report: HostReport) -> None:
     report.stack = stack["name"]
     report.min_driver = stack["min_driver"]
 
-    gpu = host.get_fact(GpuInfo)
+    # NVML where it is importable: on the controller itself (facts/gpu.py explains the two paths)
+    gpu = local_gpu_info() if host.name == "@local" else host.get_fact(GpuInfo)
     report.gpus = [
         {"name": g.get("name"), "memory_mib": g.get("memory_mib"), "compute_capability": g.get("compute_capability")}
         for g in gpu.get("gpus") or []
@@ -121,6 +125,14 @@ def _read_facts(host, report: HostReport) -> None:
     report.driver = gpu.get("driver_version")
     report.driver_error = gpu.get("error")
     report.driver_ok = driver_satisfies(report.driver, stack["min_driver"])
+
+    system = host.get_fact(SystemCuda)
+    nvcc = system.get("nvcc") or {}
+    report.system_cuda = nvcc.get("version") or system.get("version_file")
+    for path in system.get("shadowing_paths") or []:
+        # Not something the deploy changes (it never edits users' shells), so a warning: a system
+        # CUDA first on LD_LIBRARY_PATH is what TF would load instead of the env's libraries.
+        report.warnings.append(f"LD_LIBRARY_PATH puts {path} before the env's CUDA libraries")
 
     prefix = cfg["conda_prefix"]
     install = host.get_fact(CondaInstall, prefix=prefix)
@@ -132,6 +144,9 @@ def _read_facts(host, report: HostReport) -> None:
     report.env = stack["conda_env"]
     report.env_python = env.get("python")
     packages = host.get_fact(CondaPackages, env_prefix=env_path).get("packages") or {}
+    held = set(host.get_fact(EnvCudaLibraries, env_prefix=env_path).get("libraries") or [])
+    if stack.get("cuda_libraries_from") == "conda":
+        report.missing_libraries = [lib for lib in stack.get("libraries") or [] if lib not in held]
     report.cudatoolkit = _version_build(packages.get("cudatoolkit"))
     report.cudnn = _version_build(packages.get("cudnn"))
     pip = host.get_fact(PipPackages, python=f"{env_path}/bin/python").get("packages") or {}

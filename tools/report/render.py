@@ -24,6 +24,12 @@ def as_table(reports: list[HostReport]) -> str:
     details = [f"{r.name}: {r.error}" for r in reports if r.error]
     for r in reports:
         details += [f"{r.name}: {item['kind']}: {item['step']}: {item['detail']}" for item in r.drift]
+        if r.missing_libraries:
+            details.append(f"{r.name}: the env lacks {', '.join(r.missing_libraries)} although conda lists its packages: "
+                           "reinstall them (conda install --force-reinstall) or recreate the env")
+        details += [f"{r.name}: warning: {text}" for text in r.warnings]
+        if r.system_cuda:
+            details.append(f"{r.name}: note: a system CUDA {r.system_cuda} is installed besides the env's")
         if r.verdict and not r.verdict.get("ok"):
             details.append(f"{r.name}: last verification failed at {r.verdict.get('failed_layer')}: {r.verdict.get('hint')}")
     converged = sum(r.converged for r in reports)
