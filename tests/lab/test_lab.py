@@ -108,14 +108,14 @@ def test_miniconda_conda_channel_and_wheelhouse_work_together(lab):
     try:
         lab.ssh(host, f"cd /tmp && curl -fsSO {MIRROR}/miniconda/{installer} && "
                 f"curl -fsSO {MIRROR}/miniconda/{installer}.sha256 && sha256sum -c {installer}.sha256 && "
-                f"bash {installer} -b -p /root/miniconda3", check=True)
-        again = lab.ssh(host, f"bash /tmp/{installer} -b -p /root/miniconda3")
-        assert again.returncode == 1 and "ERROR: File or directory already exists: '/root/miniconda3'" in again.stderr
-        conda = "/root/miniconda3/bin/conda"
+                f"bash {installer} -b -p /opt/lab-check-miniconda3", check=True)
+        again = lab.ssh(host, f"bash /tmp/{installer} -b -p /opt/lab-check-miniconda3")
+        assert again.returncode == 1 and "ERROR: File or directory already exists: '/opt/lab-check-miniconda3'" in again.stderr
+        conda = "/opt/lab-check-miniconda3/bin/conda"
         assert lab.ssh(host, f"{conda} --version 2>&1", check=True).stdout.strip() == "conda 4.3.16"
         lab.ssh(host, f"{conda} create -n t python=3.7 -y -q && "
                 f"{conda} install -n t cudatoolkit=10.1 cudnn=7.6.5 -y -q", check=True)
-        env = "/root/miniconda3/envs/t"
+        env = "/opt/lab-check-miniconda3/envs/t"
         listed = lab.ssh(host, f"{env}/bin/python --version; ls {env}/conda-meta", check=True).stdout
         assert listed.startswith("Python 3.7.16")
         assert "cudatoolkit-10.1.243-h6bb024c_0.json" in listed and "cudnn-7.6.5-cuda10.1_0.json" in listed
@@ -143,11 +143,11 @@ def test_preinstalled_conda_host_has_a_working_conda(lab):
 
 
 def test_exec_runs_inside_a_host_without_ssh(lab):
-    result = lab.exec("ws-conda", "sh", "-c", "hostname; echo drift > /root/drift; cut -d. -f1 /proc/uptime")
+    result = lab.exec("ws-conda", "sh", "-c", "hostname; echo drift > /var/tmp/drift; cut -d. -f1 /proc/uptime")
     assert result.returncode == 0 and result.stdout.splitlines()[0] == "ws-conda"
-    assert lab.ssh("ws-conda", "cat /root/drift", check=True).stdout == "drift\n"
+    assert lab.ssh("ws-conda", "cat /var/tmp/drift", check=True).stdout == "drift\n"
     lab.reset("ws-conda")
-    assert lab.ssh("ws-conda", "test -e /root/drift").returncode == 1
+    assert lab.ssh("ws-conda", "test -e /var/tmp/drift").returncode == 1
 
 
 def test_cli_status_and_inventory(lab):
