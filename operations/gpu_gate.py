@@ -7,6 +7,8 @@ the one way operations may (operations.commands.fail_host): raising would abort 
 
 from __future__ import annotations
 
+import re
+
 from packaging.version import InvalidVersion, Version
 from pyinfra import host, logger
 from pyinfra.api import operation
@@ -23,6 +25,14 @@ def has_nvidia_gpu(info: dict) -> bool:
     """A PCI display device from NVIDIA, or a GPU nvidia-smi lists (sysfs may be hidden)."""
     pci = [device for device in info.get("pci_devices") or [] if device.get("vendor") == NVIDIA_VENDOR]
     return bool(pci or info.get("gpus"))
+
+
+def pci_model_name(device: dict) -> str | None:
+    """The marketing name inside lspci's device text ("GA102 [GeForce RTX 3090]" -> "GeForce RTX
+    3090"), or the whole text; None when only the PCI id is known (sysfs without lspci)."""
+    text = device.get("name") or ""
+    inner = re.search(r"\[(.+?)\]", text)
+    return (inner.group(1) if inner else text) or None
 
 
 def unsupported_message(stack: dict, gpu_name: str, cc: str, suggestion: str | None) -> str:
@@ -73,18 +83,25 @@ def gpu_supported(stack: dict):
 
     gpus = info.get("gpus") or []
     if not gpus:
-        # A card on the bus but no driver to name it yet: nothing to judge before the install.
-        slots = ", ".join(
-            f"{device.get('name') or device.get('device')} at {device.get('slot')}"
-            for device in info.get("pci_devices") or []
-        )
-        message = (
-            f"NVIDIA GPU {slots} found, no driver loaded to report its compute capability; "
-            "the verification checks it after the driver install"
-        )
-        logger.warning(f"{host.name}: {message}")
-        host.noop(message)
-        return
+        # A card on the bus but no driver to report it yet: judge it by the model lspci names
+        # ("TU102 [GeForce RTX 2080 Ti Rev. A]"), so an Ampere card is stopped before a driver goes
+        # in; a card known only by its PCI id is let through, and the verification checks it.
+        gpus = [
+            {"index": i, "name": pci_model_name(device), "compute_capability": None}
+            for i, device in enumerate(info.get("pci_devices") or [])
+        ]
+        if not any(compute_capability_for(gpu["name"]) for gpu in gpus):
+            slots = ", ".join(
+                f"{device.get('name') or device.get('device')} at {device.get('slot')}"
+                for device in info.get("pci_devices") or []
+            )
+            message = (
+                f"NVIDIA GPU {slots} found, no driver loaded to report its compute capability; "
+                "the verification checks it after the driver install"
+            )
+            logger.warning(f"{host.name}: {message}")
+            host.noop(message)
+            return
 
     supported, unknown = [], []
     for gpu in gpus:
