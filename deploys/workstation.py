@@ -106,6 +106,7 @@ def conda(cfg: dict, stack: dict):
         packages=stack["conda"],
         recreate=cfg["conda_env_recreate"],
         local_files=cfg["conda_local_files"] or None,
+        min_free_mib=cfg["min_free_mib"],
         # a CUDA library deleted by hand (conda-meta still lists its package) is put back
         libraries=stack["libraries"] if stack.get("cuda_libraries_from") == "conda" else None,
     )

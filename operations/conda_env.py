@@ -16,6 +16,7 @@ from pyinfra.api import OperationValueError, QuoteString, StringCommand, operati
 
 from facts.conda import CondaPackages
 from facts.cuda import listed_library
+from facts.host import FreeDisk
 from stacks import conda_version_matches
 
 from .commands import absolute, conda_bin, env_prefix_of, fail_host
@@ -124,6 +125,7 @@ def env(
     local_files=None,
     offline: bool = False,
     libraries=None,
+    min_free_mib: int | None = None,
 ):
     """
     Make the conda env ``env_name``: python ``X.Y`` and the stack's conda packages, each one
@@ -146,6 +148,8 @@ def env(
     + offline: pass ``--offline`` (a local channel or the package cache only)
     + libraries: the CUDA library sonames the env must hold in ``ENV/lib`` (the stack's
       ``libraries`` when its CUDA libraries come from conda, else None: no check)
+    + min_free_mib: free disk (MiB) needed under ``prefix`` before an env is created; checked only
+      then (one more remote command), never on a present env
 
     One fact, ``CondaPackages`` with the root prefix, answers everything in one remote command:
     whether conda is there, whether the env is (its conda-meta), its python and its packages.
@@ -216,6 +220,16 @@ def env(
             wrong.append(package)
 
     create = not present or rebuild
+    if create and min_free_mib:
+        # The env and what pip puts in it next (TensorFlow 2.1 alone is about 1.5 GB) need room:
+        # fail now, with the figures, rather than half-way through an install.
+        disk = host.get_fact(FreeDisk, path=prefix)
+        if disk and disk.get("free_mib") is not None and disk["free_mib"] < min_free_mib:
+            yield fail_host(
+                f"not enough free disk for env {env_name} under {prefix}: {disk['free_mib']} MiB free, "
+                f"{min_free_mib} MiB needed (the env and its pip packages); free some space"
+            )
+            return
     needs_python = create or have_python is None
     if not needs_python and not wrong:
         missing_libs, owners = _missing_libraries(state, libraries, wanted)
