@@ -19,7 +19,7 @@ from operations.conda_install import _download, _install, _verify_sha256, render
 from operations.hooks import render_activate_hook, render_deactivate_hook
 
 SH = shutil.which("sh")
-pytestmark = pytest.mark.skipif(SH is None, reason="needs a POSIX sh")
+assert SH, "these tests run the operations' commands in a POSIX sh: install dash or bash"
 
 
 def run(command, env=None, shell_args=("-c",)):
@@ -65,17 +65,22 @@ def test_checksum_gate_keeps_a_good_file_and_removes_a_bad_one(tmp_path):
     assert not installer.exists()
 
 
-@pytest.mark.skipif(shutil.which("curl") is None and shutil.which("wget") is None, reason="needs curl or wget")
-def test_download_uses_whichever_tool_exists(tmp_path):
+def test_download_of_a_file_url_is_a_copy(tmp_path):
+    # an offline bundle's installer is already on the host: no curl or wget involved
     source = tmp_path / "source.sh"
     source.write_text("payload\n")
     dest = tmp_path / "installer.sh"
-    # file:// works for curl; wget has no file://, so give it only when curl is present
-    if shutil.which("curl") is None:
-        pytest.skip("wget cannot read file:// URLs")
-    result = run(_download(f"file://{source}", str(dest)))
+    result = run(_download(f"file://{source}", str(dest)), env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert dest.read_text() == "payload\n"
+
+
+def test_download_without_curl_or_wget_fails_with_what_to_do(tmp_path):
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    result = run(_download("http://mirror.invalid/installer.sh", str(tmp_path / "x.sh")), env={"PATH": str(bare)})
+    assert result.returncode == 1
+    assert "neither curl nor wget on this host" in result.stderr
 
 
 def test_download_without_curl_or_wget_says_so(tmp_path):
