@@ -11,6 +11,7 @@ problems.
 
 import argparse
 import json
+import os
 import sys
 
 from . import build, manifest
@@ -89,4 +90,10 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # py-rattler's native worker threads can still hold Python thread states when the interpreter
+    # finalizes, which aborts the process ("PyGILState_Release ... finalizing", seen once in CI)
+    # after the bundle was written. Everything is on disk and flushed by now: skip finalization.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
