@@ -1,6 +1,6 @@
 """Plain parsers of what the NVIDIA driver prints: `nvidia-smi` (the table, `--query-gpu` CSV and
 `-q` details) and /proc/driver/nvidia/version. No pyinfra, no I/O: tested with real captured
-outputs of every driver generation (tests/facts/fixtures), used by the GpuInfo fact (facts/gpu.py,
+outputs of every driver generation (tests/fixtures), used by the GpuInfo fact (facts/gpu.py,
 which re-exports them) and wherever such text is read.
 """
 

@@ -1,0 +1,147 @@
+"""Deploy scenarios: the real `pyinfra INVENTORY deploys/tf21.py -y` against simulated workstations.
+
+`run_deploy(hosts, *args)` writes each host's state to a JSON file, writes an inventory module
+that gives every host a `VirtualHost` (virtual_host.py) as its @fake `fake_responses`, runs the
+pyinfra CLI as a subprocess from the project root (where the deploy must run) and returns a
+`DeployRun`: exit status, the `--json` results (per operation: which hosts changed, failed,
+did not change), stderr (the hosts' failure lines) and, per host, the commands the model answered
+and the state after the run. A later call with the host names only (a list) runs again on the
+states the previous run left, which is how idempotence and drift are tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PYINFRA = Path(sys.executable).with_name("pyinfra")
+
+from tests.model.virtual_host import FACT_KINDS, VirtualHost
+
+
+# The deploy's operations (the last part of pyinfra's "GPU workstation | Conda | Miniconda" names)
+ALL_OPS = [
+    "GPU can run tf21", "Driver >= 418.96", "Running driver (reboot if needed)",
+    "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7, cudatoolkit, cudnn)",
+    "Env pip config", "Pip requirements", "CUDA activation hook", "Layered GPU verification",
+]
+
+
+@dataclass
+class DeployRun:
+    returncode: int
+    results: dict
+    stderr: str
+    files: dict[str, Path]
+    commands: dict[str, list[dict]] = field(default_factory=dict)
+    states: dict[str, dict] = field(default_factory=dict)
+
+    def _ops(self, outcome: str, host: str) -> list[str]:
+        name = f"@fake/{host}"
+        return [op["name"].split(" | ")[-1] for op in self.results.get("operations", []) if name in op[outcome]]
+
+    def changed(self, host: str) -> list[str]:
+        """Operations that changed this host (pyinfra's "Success": they ran commands)."""
+        return self._ops("success", host)
+
+    def failed(self, host: str) -> list[str]:
+        return self._ops("error", host)
+
+    def unchanged(self, host: str) -> list[str]:
+        return self._ops("no_change", host)
+
+    def op_commands(self, host: str) -> list[dict]:
+        """The commands that were not fact reads: what the run did to the host."""
+        return [c for c in self.commands[host] if c["kind"] not in FACT_KINDS]
+
+    def kinds(self, host: str) -> list[str]:
+        return [c["kind"] for c in self.commands[host]]
+
+    def host_lines(self, host: str) -> list[str]:
+        """stderr lines pyinfra printed for this host."""
+        return [line.strip() for line in self.stderr.splitlines() if f"[@fake/{host}]" in line]
+
+    def assert_no_change(self, host: str, whole_run_ok: bool = True) -> None:
+        """Every operation reported "No change" on this host, and no command but fact reads ran
+        (and, unless other hosts are meant to fail, the run exited 0)."""
+        if whole_run_ok:
+            assert self.returncode == 0, self.describe()
+        assert self.changed(host) == [] and self.failed(host) == [], self.describe()
+        assert self.unchanged(host) == ALL_OPS
+        assert self.op_commands(host) == []
+
+    def unknown(self) -> dict[str, list[dict]]:
+        return {h: [c for c in cmds if c["kind"] == "UNKNOWN"] for h, cmds in self.commands.items()
+                if any(c["kind"] == "UNKNOWN" for c in cmds)}
+
+    def describe(self) -> str:
+        lines = [f"exit {self.returncode}"]
+        for host, cmds in self.commands.items():
+            lines.append(f"{host}: changed={self.changed(host)} failed={self.failed(host)}")
+            lines += [f"    {c['kind']:<18} ok={c['ok']} {c['command'][:160]!r} {c.get('stderr', '')}" for c in cmds]
+        return "\n".join(lines) + "\n--- stderr ---\n" + self.stderr[-6000:]
+
+
+@pytest.fixture
+def run_deploy(tmp_path):
+    """run_deploy({"ws01": state, ...} | ["ws01", ...], *pyinfra_args) -> DeployRun.
+
+    A dict (re)creates the hosts with these states; a list of names runs on the states the last
+    run left. `target` replaces the deploy file (e.g. ("exec", "--", "true")).
+    """
+    files: dict[str, Path] = {}
+    count = [0]
+
+    def run(hosts, *args: str, target=("deploys/tf21.py",), check_unknown: bool = True) -> DeployRun:
+        if isinstance(hosts, dict):
+            for name, state in hosts.items():
+                files[name] = VirtualHost.create(tmp_path / f"{name}.json", state)
+            names = list(hosts)
+        else:
+            names = list(hosts)
+        count[0] += 1
+        inventory = tmp_path / f"inventory_{count[0]}.py"
+        entries = ",\n".join(
+            f"    ({f'@fake/{name}'!r}, dict(HOST_DATA, fake_responses=VirtualHost({str(files[name])!r})))"
+            for name in names
+        )
+        inventory.write_text(
+            "# generated by tests/deploy/conftest.py: simulated workstations (STAND-INs)\n"
+            "from tests.model.virtual_host import HOST_DATA, VirtualHost\n\n"
+            f"workstations = [\n{entries},\n]\n"
+        )
+        env = dict(os.environ, PYTHONPATH=str(ROOT), PYINFRA_FAKE_DELAY="0", PYINFRA_FAKE_DELAY_JITTER="0")
+        proc = subprocess.run(
+            [str(PYINFRA), "-y", "--json", *args, str(inventory), *target],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
+        )
+        try:
+            results = json.loads(proc.stdout)["results"] if proc.stdout.strip() else {}
+        except ValueError:
+            results = {}
+        run_result = DeployRun(proc.returncode, results, proc.stderr, dict(files))
+        for name in names:
+            saved = json.loads(files[name].read_text())
+            run_result.commands[name] = saved["runs"][-1]["commands"]
+            run_result.states[name] = saved["state"]
+        if check_unknown:
+            # the model must know every command the deploy runs: an unknown one is a test failure
+            assert not run_result.unknown(), "commands the virtual host does not know:\n" + run_result.describe()
+        return run_result
+
+    def edit(name: str, change) -> dict:
+        """Apply `change(state)` to a host's saved state: drift made by hand between two runs."""
+        saved = json.loads(files[name].read_text())
+        change(saved["state"])
+        files[name].write_text(json.dumps(saved, indent=1))
+        return saved["state"]
+
+    run.edit = edit
+    return run
