@@ -1,6 +1,6 @@
 """The deploy's offline mode (data `bundle`): one bundle built on the controller serves the fleet.
 
-The bundle (see tools/bundle) is pushed to each host once; after that the settings point every
+The bundle (built by tools/bundle, format in deploys/bundle_manifest.py) is pushed to each host once; after that the settings point every
 installer at the host's own copy: the Miniconda installer by file://, a file:// conda channel as
 the only `defaults`, and pip with --no-index --find-links. Nothing else is fetched.
 """
@@ -13,8 +13,8 @@ from functools import lru_cache
 from pyinfra import logger
 from pyinfra.api.exceptions import PyinfraError
 
-from tools.bundle import manifest as bundle_manifest
-from tools.bundle.errors import BundleError
+from deploys import bundle_manifest
+from deploys.bundle_manifest import BundleError
 
 # Controller-side files a host never needs: the sources of wheels built on the controller, and
 # the bundle tool's own bookkeeping.

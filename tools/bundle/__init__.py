@@ -6,10 +6,10 @@ DIR (a conda channel, a wheelhouse, the installer), verified by DIR/manifest.jso
 
 Modules: build (the run), conda (solve + index with py-rattler), wheels (pip wheelhouse,
 sdist-only requirements built with the target python), fetch (verified downloads),
-manifest (the data model and the functions the deploy uses: load, verify, upstream_bytes),
-platforms (target tables), pip_target (pip with the target's marker environment).
+platforms (target tables), pip_target (pip with the target's marker environment). The manifest
+format itself is the deploy's input and lives below it, in deploys/bundle_manifest.py.
 """
 
-from .errors import BundleError
+from deploys.bundle_manifest import BundleError
 
 __all__ = ["BundleError"]

@@ -14,8 +14,10 @@ import json
 import os
 import sys
 
-from . import build, manifest
-from .errors import BundleError
+from deploys import bundle_manifest as manifest
+from deploys.bundle_manifest import BundleError
+
+from . import build
 
 
 def parser():

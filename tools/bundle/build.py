@@ -23,8 +23,10 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import conda, fetch, manifest, wheels
-from .errors import BundleError
+from deploys import bundle_manifest as manifest
+from deploys.bundle_manifest import BundleError
+
+from . import conda, fetch, wheels
 from .platforms import platform
 
 PAYLOAD_DIRS = ("conda", "miniconda", "sdists", "wheels")

@@ -10,7 +10,7 @@ import bz2
 import os
 import tempfile
 
-from .errors import BundleError
+from deploys.bundle_manifest import BundleError
 from .platforms import conda_virtual_packages
 
 # What a channel *name* means when neither --channel nor the stack gives URLs: conda's own

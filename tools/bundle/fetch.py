@@ -11,21 +11,13 @@ import time
 import urllib.error
 import urllib.request
 
-from .errors import BundleError
+from deploys.bundle_manifest import BundleError, file_digest
 
 CHUNK = 1 << 20
 # Files smaller than this are fetched without a progress line.
 PROGRESS_MIN_BYTES = 8 << 20
 USER_AGENT = "gpuws-bundle/1"
 
-
-def file_digest(path, algorithm="sha256"):
-    """Hex digest of a file, read in chunks (wheels reach 420 MB)."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def matches(path, sha256=None, md5=None, size=None):

@@ -4,7 +4,7 @@ The controller builds for a *target* that is not itself, so everything the solve
 normally detect on the running machine is declared here instead.
 """
 
-from .errors import BundleError
+from deploys.bundle_manifest import BundleError
 
 # Virtual packages stand for the target host in the conda solve. __glibc 2.17 is the
 # conservative floor that conda's linux-64 packages are built against: a lower figure only

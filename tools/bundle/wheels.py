@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 
 from . import fetch
-from .errors import BundleError
+from deploys.bundle_manifest import BundleError
 from .platforms import platform, python_abi
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple"

@@ -9,11 +9,11 @@ import subprocess
 import pytest
 from packaging.version import Version
 
+from deploys import bundle_manifest as manifest
 from lab import mirror
 from lab.paths import LabPaths
 from tests.lab.e2e.runner import deploy
 from tests.lab.realwheel.conftest import build_bundle
-from tools.bundle import manifest
 
 ENV = "/opt/miniconda3/envs/tf21"
 TF_GPU_210_SHA256 = "1e3e407b310e615bc63afc34b64157895a64181e1aebf9013f265f56fba04b79"  # PyPI, versions.md §1b

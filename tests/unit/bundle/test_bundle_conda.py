@@ -8,7 +8,8 @@ import socket
 import pytest
 import rattler
 
-from tools.bundle import build, manifest
+from deploys import bundle_manifest as manifest
+from tools.bundle import build
 from tools.bundle.__main__ import main
 
 CLOSURE = {"python", "pip", "setuptools", "wheel", "libgcc-ng", "libstdcxx-ng", "cudatoolkit", "cudnn"}

@@ -9,7 +9,8 @@ import zipfile
 
 import pytest
 
-from tools.bundle import build, manifest, wheels
+from deploys import bundle_manifest as manifest
+from tools.bundle import build, wheels
 
 SIX_SHA256 = "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254"  # six-1.16.0 wheel on PyPI
 

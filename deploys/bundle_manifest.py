@@ -1,4 +1,7 @@
-"""The bundle's data model: DIR/manifest.json, and the functions the deploy uses to trust it.
+"""The offline bundle's format: DIR/manifest.json, read by the deploy and written by tools/bundle.
+
+It sits below the deploy (deploys/offline.py trusts a bundle through load() and verify()) so that
+the controller tool imports the format from here, never the other way round.
 
 A bundle directory:
 
@@ -33,16 +36,23 @@ not listed; verify() checks that they name every conda file.
 """
 
 import datetime
+import hashlib
 import json
 import os
-
-from . import fetch
-from .errors import BundleError
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 PLAN = ".plan.json"  # the plan of an unfinished run (same shape), removed when the manifest is written
 KINDS = ("conda", "wheel", "sdist", "installer")
+_CHUNK = 1 << 20
+
+
+class BundleError(Exception):
+    """Bad input, an unreachable source or a failed verification.
+
+    The message is ONE line that says what is wrong and what to change; the bundle CLI prints it
+    and exits with status 2, the deploy stops the run with it before any host is touched.
+    """
 
 
 def load(directory):
@@ -105,7 +115,7 @@ def verify(directory):
             problems.append(f"missing {entry['path']}")
         elif os.path.getsize(path) != entry["size"]:
             problems.append(f"size of {entry['path']} is {os.path.getsize(path)}, manifest says {entry['size']}")
-        elif fetch.file_digest(path) != entry["sha256"]:
+        elif file_digest(path) != entry["sha256"]:
             problems.append(f"sha256 of {entry['path']} differs from the manifest")
     indexed = {}
     for entry in files(manifest, "conda"):
@@ -118,6 +128,15 @@ def verify(directory):
         elif os.path.basename(entry["path"]) not in indexed[subdir]:
             problems.append(f"conda/{subdir}/repodata.json does not list {os.path.basename(entry['path'])}")
     return problems
+
+
+def file_digest(path, algorithm="sha256"):
+    """Hex digest of a file, read in chunks (wheels reach 420 MB)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _repodata_names(path):
