@@ -90,12 +90,8 @@ SETTINGS: dict[str, Setting] = {
 
 
 def defaults() -> dict[str, Any]:
-    """The data defaults for `@deploy(data_defaults=...)` (copies, so no run mutates the table).
-
-    `stack` is left out: each deploy file names its own stack (deploys/tf21.py: `tf21`), and data
-    `stack` overrides it.
-    """
-    return {key: _copy(setting.default) for key, setting in SETTINGS.items() if key != "stack"}
+    """The data defaults for `@deploy(data_defaults=...)` (copies, so no run mutates the table)."""
+    return {key: _copy(setting.default) for key, setting in SETTINGS.items()}
 
 
 def _copy(value: Any) -> Any:

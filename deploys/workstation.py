@@ -15,32 +15,19 @@ Every operation reads its facts when it runs, so a step sees what the steps befo
 
 from __future__ import annotations
 
-from functools import lru_cache
+from dataclasses import replace
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.exceptions import PyinfraError
 
-import stacks
 from deploys import offline, settings
+from deploys.desired import DesiredState, desired_state
 from operations import bundle, conda_config, conda_env, conda_install, driver, gpu_gate, hooks, pip_env, verify
 
 
-@lru_cache(maxsize=None)
-def resolve_stack(spec: str, target_os: str, channel: str) -> dict:
-    """Resolve once per run (the deploy file runs once per host); a bad stack stops the whole run."""
-    try:
-        return stacks.resolve(spec, os=target_os, channel=channel)
-    except stacks.StackError as e:
-        raise PyinfraError(str(e))
-
-
-def env_prefix(cfg: dict, stack: dict) -> str:
-    return f"{cfg['conda_prefix']}/envs/{stack['conda_env']}"
-
-
 @deploy("NVIDIA driver")
-def nvidia_driver(cfg: dict, stack: dict):
+def nvidia_driver(desired: DesiredState):
+    cfg, stack = desired.config, desired.stack
     driver.nvidia_driver(
         name=f"Driver >= {stack['min_driver']}",
         min_version=stack["min_driver"],
@@ -75,7 +62,8 @@ def offline_bundle(cfg: dict, held: dict):
 
 
 @deploy("Conda")
-def conda(cfg: dict, stack: dict):
+def conda(desired: DesiredState):
+    cfg, stack = desired.config, desired.stack
     prefix = cfg["conda_prefix"]
     conda_install.miniconda(
         name="Miniconda",
@@ -94,15 +82,14 @@ def conda(cfg: dict, stack: dict):
         extra=cfg["condarc_extra"],
         **preset,
     )
-    python = next(p for p in stack["conda"] if p["name"] == "python")
     others = [p["name"] for p in stack["conda"] if p["name"] != "python"]
     # One operation, one fact read, one conda solve: the env with its python and the stack's
     # conda packages (cudatoolkit, cudnn).
     conda_env.env(
-        name=f"Env {stack['conda_env']} (" + ", ".join([f"python {python['version']}", *others]) + ")",
+        name=f"Env {stack['conda_env']} (" + ", ".join([f"python {desired.python}", *others]) + ")",
         prefix=prefix,
         env_name=stack["conda_env"],
-        python=python["version"],
+        python=desired.python,
         packages=stack["conda"],
         recreate=cfg["conda_env_recreate"],
         local_files=cfg["conda_local_files"] or None,
@@ -113,8 +100,8 @@ def conda(cfg: dict, stack: dict):
 
 
 @deploy("Stack packages")
-def stack_packages(cfg: dict, stack: dict):
-    env = env_prefix(cfg, stack)
+def stack_packages(desired: DesiredState):
+    cfg, stack, env = desired.config, desired.stack, desired.env_prefix
     pip_env.pip_config(
         name="Env pip config",
         env_prefix=env,
@@ -124,40 +111,42 @@ def stack_packages(cfg: dict, stack: dict):
         trusted_hosts=cfg["pip_trusted_hosts"],
         no_index=cfg["pip_no_index"],
     )
-    # tensorflow and tensorflow-gpu ship the same modules: exactly one may be installed.
-    other = "tensorflow" if stack["tensorflow_package"] == "tensorflow-gpu" else "tensorflow-gpu"
     pip_env.requirements(
         name="Pip requirements",
         python=f"{env}/bin/python",
         requirements=stack["pip"],
         constraints=stack["pip_constraints"],
-        conflicts=[other],
+        conflicts=list(desired.conflicts),
     )
     hooks.cuda_activation(name="CUDA activation hook", env_prefix=env)
 
 
 @deploy("GPU verification")
-def gpu_verification(cfg: dict, stack: dict):
-    verify.gpu_stack(name="Layered GPU verification", env_prefix=env_prefix(cfg, stack), stack=stack)
+def gpu_verification(desired: DesiredState):
+    verify.gpu_stack(name="Layered GPU verification", env_prefix=desired.env_prefix, stack=desired.stack)
 
 
 @deploy("GPU workstation", data_defaults=settings.defaults())
-def gpu_workstation(stack_default: str = "tf21"):
-    """Converge this host to the stack named by data `stack` (default `stack_default`).
+def gpu_workstation():
+    """Converge this host to the stack named by data `stack` (default: the settings table's).
 
     Data is validated and the stack resolved before any operation is added, so bad input stops the
     run with one line while nothing has run on any host.
+
+    .. code:: python
+
+        gpu_workstation()  # in a deploy file: pyinfra INVENTORY deploys/tf21.py
     """
-    cfg = settings.validate(host.data)
-    spec = host.data.get("stack") or stack_default
-    stack = resolve_stack(spec, cfg["target_os"], cfg["conda_channel_family"])
+    desired = desired_state(host.data)
+    stack = desired.stack
     gpu_gate.gpu_supported(name=f"GPU can run {stack['name']}", stack=stack)
-    nvidia_driver(cfg, stack)
-    if cfg["bundle"]:
-        held = offline.load(cfg["bundle"], stack["name"])
-        offline_bundle(cfg, held)
-        cfg = offline.settings_for(cfg, held)
-    conda(cfg, stack)
-    stack_packages(cfg, stack)
-    if cfg["verify_gpu"]:
-        gpu_verification(cfg, stack)
+    nvidia_driver(desired)
+    if desired.config["bundle"]:
+        held = offline.load(desired.config["bundle"], stack["name"])
+        offline_bundle(desired.config, held)
+        # from here on every installer reads the host's copy of the bundle
+        desired = replace(desired, config=offline.settings_for(desired.config, held))
+    conda(desired)
+    stack_packages(desired)
+    if desired.config["verify_gpu"]:
+        gpu_verification(desired)

@@ -26,12 +26,12 @@ from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 from pyinfra_cli.inventory import make_inventory
 from pyinfra_cli.util import load_deploy_file
 
-from deploys import settings
-from deploys.workstation import resolve_stack
+import stacks
+from deploys.desired import desired_state
 from facts.conda import CondaInstall, CondaPackages
 from facts.files_state import FileContent
 from facts.cuda import EnvCudaLibraries, SystemCuda
-from facts.gpu import GpuInfo, driver_satisfies, local_gpu_info
+from facts.gpu import GpuInfo, local_gpu_info
 from facts.pip_env import PipPackages
 from operations.commands import HostFailure
 from operations.verify import VERDICT_RELATIVE_PATH
@@ -106,13 +106,12 @@ def collect(inventory_path: str, deploy: str = "deploys/tf21.py", data: dict | N
 
 
 def _read_facts(host, report: HostReport) -> None:
-    cfg = settings.validate(host.data)
-    spec = host.data.get("stack") or "tf21"
     try:
-        stack = resolve_stack(spec, cfg["target_os"], cfg["conda_channel_family"])
-    except PyinfraError as e:
+        desired = desired_state(host.data)
+    except PyinfraError as e:  # bad data or stack: the deploy file stops the whole report on it next
         report.error = str(e)
         return
+    stack = desired.stack
     report.stack = stack["name"]
     report.min_driver = stack["min_driver"]
 
@@ -124,7 +123,7 @@ def _read_facts(host, report: HostReport) -> None:
     ]
     report.driver = gpu.get("driver_version")
     report.driver_error = gpu.get("error")
-    report.driver_ok = driver_satisfies(report.driver, stack["min_driver"])
+    report.driver_ok = stacks.driver_satisfies(report.driver, stack["min_driver"])
 
     system = host.get_fact(SystemCuda)
     nvcc = system.get("nvcc") or {}
@@ -134,10 +133,9 @@ def _read_facts(host, report: HostReport) -> None:
         # CUDA first on LD_LIBRARY_PATH is what TF would load instead of the env's libraries.
         report.warnings.append(f"LD_LIBRARY_PATH puts {path} before the env's CUDA libraries")
 
-    prefix = cfg["conda_prefix"]
-    install = host.get_fact(CondaInstall, prefix=prefix)
+    install = host.get_fact(CondaInstall, prefix=desired.config["conda_prefix"])
     report.conda = install.get("version") if install.get("present") else None
-    env_path = f"{prefix}/envs/{stack['conda_env']}"
+    env_path = desired.env_prefix
     env = next((e for e in install.get("envs") or [] if e.get("path") == env_path), None)
     if env is None:
         return

@@ -28,7 +28,7 @@ def test_defaults_validate():
     values = settings.validate(Data())
     assert values["conda_prefix"] == "/opt/miniconda3"
     assert values["nvidia_driver_upgrade"] is True
-    assert "stack" not in settings.defaults()  # each deploy file names its own stack
+    assert values["stack"] == settings.defaults()["stack"] == "tf21"  # the one default stack
 
 
 @pytest.mark.parametrize(
