@@ -38,11 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     paths = LabPaths.default()
     try:
         if args.command == "build":
-            from .build import build_all
+            from .image import build_all
             build_all(paths, only=args.only)
         elif args.command == "up":
             if not args.no_build:
-                from .build import build_all
+                from .image import build_all
                 build_all(paths)
             control.up(args.spec, paths)
         elif args.command == "reset":

@@ -119,7 +119,7 @@ class Host:
             (self.root / leftover).unlink(missing_ok=True)
 
     def install_conda(self) -> None:
-        from .build.miniconda_installer import installer_path
+        from .image.miniconda_installer import installer_path
 
         installer = installer_path(self.paths)
         if not installer.exists():

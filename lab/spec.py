@@ -4,7 +4,7 @@ YAML, a mapping with ``hosts:`` (a list). Per host:
   name               host name (also its inventory name); letters, digits and dashes
   gpus               list of {name, memory_mib, compute_capability, pci_device_id (optional)};
                      [] for a machine without an NVIDIA GPU
-  driver             a stand-in driver branch version from lab/build/driver_repo.py
+  driver             a stand-in driver branch version from lab/image/driver_repo.py
                      (e.g. "440.100"), or none
   conda              false, true (Miniconda pre-installed in /opt/miniconda3) or a prefix path
   unreachable        true: listed in the inventory, never started (default false)
@@ -122,7 +122,7 @@ def _host(raw: dict, index: int, branches) -> HostSpec:
 
 
 def load(path: str | Path) -> LabSpec:
-    from .build.driver_repo import BRANCHES
+    from .image.driver_repo import BRANCHES
 
     path = Path(path)
     try:

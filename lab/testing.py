@@ -40,7 +40,7 @@ def missing_prerequisites() -> list[str]:
         import rattler  # noqa: F401
     except ImportError:
         problems.append("pip install 'py-rattler==0.28.*' (the lab's conda channel indexer)")
-    from .build.python37 import prefix
+    from .image.python37 import prefix
     try:
         if not (prefix() / "bin/python3.7").exists():
             problems.append(f"CPython 3.7.16 at {prefix()} (pyenv install 3.7.16)")
@@ -116,7 +116,7 @@ def lab_session(lab_spec_path):
     problems = missing_prerequisites()
     if problems:
         pytest.fail("the simulated lab cannot run here: " + "; ".join(problems), pytrace=False)
-    from .build import build_all
+    from .image import build_all
 
     paths = LabPaths.default()
     build_all(paths)

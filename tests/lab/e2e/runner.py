@@ -1,13 +1,13 @@
 """Run the real deploy and the fleet report against the simulated lab, and parse what they print.
 
-The run-and-parse part lives in tools/pyinfra_run.py (the benchmark uses it too)."""
+The run-and-parse part lives in lab/pyinfra_run.py (the benchmark uses it too)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from tools.pyinfra_run import PYINFRA, ROOT, Run, parse, run_deploy
+from lab.pyinfra_run import PYINFRA, ROOT, Run, parse, run_deploy
 
 __all__ = ["PYINFRA", "ROOT", "SPECS", "Run", "deploy", "parse", "report"]
 

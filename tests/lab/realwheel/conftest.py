@@ -52,7 +52,7 @@ def lab_channel():
     """The lab mirror's conda channel as an HTTP upstream on loopback: py-rattler's real code path
     against an HTTP channel (the lab's own address exists only inside its network namespace)."""
     paths = LabPaths.default()
-    from lab.build import build_all
+    from lab.image import build_all
 
     build_all(paths)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(paths.mirror / "conda")))

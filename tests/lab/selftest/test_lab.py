@@ -8,7 +8,7 @@ import time
 import pytest
 
 from lab import control, network, spec
-from lab.build import build_all
+from lab.image import build_all
 from lab.paths import REPO_ROOT
 from lab.testing import leftovers
 

@@ -1,4 +1,4 @@
-"""tools/bench's pure parts: the table and ratios from given figures, and the floor's commands
+"""lab/bench's pure parts: the table and ratios from given figures, and the floor's commands
 equal to what the deploy's operations run on a fresh host. No lab, no timing assertions."""
 
 import json
@@ -11,12 +11,12 @@ from pyinfra_testing.util import FakeState, create_host
 
 import stacks
 from operations import conda_config, conda_env, conda_install, pip_env
-from tools.bench.figures import Scenario, ratios, render
-from tools.bench.floor import (
+from lab.bench.figures import Scenario, ratios, render
+from lab.bench.floor import (
     Sources, condarc_text, conda_create_command, constraints_text, floor_steps, pip_conf_text,
     pip_install_command, verbatim_in_deploy,
 )
-from tools.pyinfra_run import parse
+from lab.pyinfra_run import parse
 
 MIRROR = "http://10.250.0.1:8080"
 SOURCES = Sources(

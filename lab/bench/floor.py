@@ -38,18 +38,18 @@ class Sources:
 
 
 def lab_sources(prefix: str = "/opt/miniconda3") -> Sources:
-    """The lab mirror, as inventories/sim.py gives it to the deploy (`_deploy_data`)."""
-    from lab.paths import MIRROR_ADDRESS, MIRROR_URL, LabPaths
+    """The lab mirror, exactly as the lab's inventory gives it to the deploy (lab/inventory.py)."""
+    from lab.inventory import deploy_data
+    from lab.paths import MIRROR_URL, LabPaths
 
-    installer = next(LabPaths.default().miniconda_dir.glob("*.sh.sha256"))
-    sha256, name = installer.read_text().split()
+    data = deploy_data(MIRROR_URL, LabPaths.default())
     return Sources(
-        installer_url=f"{MIRROR_URL}/miniconda/{name}",
-        installer_sha256=sha256,
-        conda_mirror_url=f"{MIRROR_URL}/conda/lab",
-        pip_find_links=(f"{MIRROR_URL}/wheels/",),
-        pip_no_index=True,
-        pip_trusted_hosts=(MIRROR_ADDRESS,),
+        installer_url=data["miniconda_url"],
+        installer_sha256=data["miniconda_sha256"],
+        conda_mirror_url=data["conda_mirror_url"],
+        pip_find_links=tuple(data["pip_find_links"]),
+        pip_no_index=data["pip_no_index"],
+        pip_trusted_hosts=tuple(data["pip_trusted_hosts"]),
         prefix=prefix,
     )
 

@@ -1,6 +1,6 @@
 """Run a pyinfra deploy as a user would (from the project root) and parse what it prints.
 
-Shared by the lab end-to-end tests (tests/lab/e2e/runner.py) and the benchmark (tools/bench): the
+Shared by the lab end-to-end tests (tests/lab/e2e/runner.py) and the benchmark (lab/bench): the
 deploy runs with ``--debug``, so every remote command pyinfra runs prints one
 "Running command on HOST:" line, which is how remote commands are counted per host.
 """

@@ -1,4 +1,4 @@
-"""``python -m tools.bench [--repeat N] [--json]``: the deploy's cost, measured side by side.
+"""``python -m lab.bench [--repeat N] [--json]``: the deploy's cost, measured side by side.
 
 Starts the simulated lab (root; ``python -m lab``) and measures, in one run:
 
@@ -6,7 +6,7 @@ Starts the simulated lab (root; ``python -m lab``) and measures, in one run:
    change, no reboot): the tf21 converge (wall, remote commands), then the converged no-op run
    (median of N);
 2. the floor on the same host after a reset: the deploy's package commands typed directly over
-   ssh (one ssh connection, one session per command; tools/bench/floor.py);
+   ssh (one ssh connection, one session per command; lab/bench/floor.py);
 3. lab/specs/bench8.yaml (eight such workstations): the converge of all 8, then the no-op run
    (median of N).
 
@@ -26,9 +26,9 @@ import sys
 import tempfile
 import time
 
-from tools.bench.figures import Scenario, ratios, render, repeats_note
-from tools.bench.floor import floor_steps, lab_sources, verbatim_in_deploy
-from tools.pyinfra_run import ROOT, Run, run_deploy
+from lab.bench.figures import Scenario, ratios, render, repeats_note
+from lab.bench.floor import floor_steps, lab_sources, verbatim_in_deploy
+from lab.pyinfra_run import ROOT, Run, run_deploy
 
 SPEC1 = ROOT / "lab/specs/bench1.yaml"
 SPEC8 = ROOT / "lab/specs/bench8.yaml"
@@ -110,7 +110,7 @@ def run_floor(paths, host: str, steps: list[tuple[str, str]]) -> list[dict]:
 def measure(repeat: int) -> dict:
     import stacks
     from lab import control
-    from lab.build import build_all
+    from lab.image import build_all
     from lab.paths import LabPaths
 
     load_at_start = round(os.getloadavg()[0], 2)  # what else the machine was doing
@@ -186,7 +186,7 @@ def text_report(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, metavar="N", help="no-op runs per lab size (median; default 3)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)

@@ -1,1 +1,0 @@
-"""The benchmark: `python -m tools.bench` (see __main__.py and README.md "Benchmark")."""
