@@ -11,7 +11,6 @@ problems.
 
 import argparse
 import json
-import os
 import sys
 
 from deploys import bundle_manifest as manifest
@@ -92,10 +91,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    status = main()
-    # py-rattler's native worker threads can still hold Python thread states when the interpreter
-    # finalizes, which aborts the process ("PyGILState_Release ... finalizing", seen once in CI)
-    # after the bundle was written. Everything is on disk and flushed by now: skip finalization.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+    sys.exit(main())

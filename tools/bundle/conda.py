@@ -7,8 +7,10 @@ turns into a channel that hosts can use with `-c file://...` or over HTTP.
 
 import asyncio
 import bz2
+import multiprocessing
 import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 
 from deploys.bundle_manifest import BundleError
 from .platforms import conda_virtual_packages
@@ -43,6 +45,10 @@ def solve(stack, channels, platform_name):
     pip comes in as python's dependency, as conda's `add_pip_as_python_dependency` does, so the
     env the hosts create from the bundle has the pip that installs the wheelhouse.
     """
+    return _in_child(_solve, stack, channels, platform_name)
+
+
+def _solve(stack, channels, platform_name):
     import rattler
 
     # A fresh repodata cache per run: rattler's caches are keyed by URL, and a lab that
@@ -87,17 +93,33 @@ def entry_of(record):
 
 def index_channel(channel_dir, platform_name):
     """Write repodata for DIR/conda (the platform's subdir and noarch) with rattler.index."""
-    import rattler
-
     for subdir in (platform_name, "noarch"):
         os.makedirs(os.path.join(channel_dir, subdir), exist_ok=True)
-    asyncio.run(rattler.index.index_fs(channel_dir, force=True))
+    _in_child(_index, channel_dir)
     for subdir in (platform_name, "noarch"):
         # conda before 4.6 reads only repodata.json.bz2 from a file:// channel (conda/core/repodata.py
         # of 4.3: "file://" -> 'repodata.json.bz2'), as conda-index used to write it.
         repodata = os.path.join(channel_dir, subdir, "repodata.json")
         with open(repodata, "rb") as source, bz2.open(repodata + ".bz2", "wb") as target:
             target.write(source.read())
+
+
+def _index(channel_dir):
+    import rattler
+
+    asyncio.run(rattler.index.index_fs(channel_dir, force=True))
+
+
+def _in_child(function, *args):
+    """`function(*args)` run in a fresh interpreter; its result or its exception comes back.
+
+    py-rattler solves and indexes on native (tokio) worker threads that may still hold Python
+    thread states when an interpreter finalizes, which aborted one run at exit ("PyGILState_Release
+    ... finalizing") after the bundle was written. Those threads now end with a short-lived child
+    process, so the CLI's own interpreter never loads rattler and exits normally.
+    """
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(function, *args).result()
 
 
 def _one_line(error):

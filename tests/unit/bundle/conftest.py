@@ -19,7 +19,10 @@ from pathlib import Path
 
 import pytest
 
-rattler = pytest.importorskip("rattler")
+try:
+    import rattler
+except ImportError as error:  # a missing tool fails with what to install, never a skip
+    raise ImportError(f"the bundle tests need py-rattler: pip install -e '.[test]' ({error})") from None
 
 # name, version, build, subdir, depends, constrains
 PACKAGES = [

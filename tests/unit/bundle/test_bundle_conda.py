@@ -4,6 +4,9 @@ import asyncio
 import hashlib
 import json
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import rattler
@@ -12,6 +15,7 @@ from deploys import bundle_manifest as manifest
 from tools.bundle import build
 from tools.bundle.__main__ import main
 
+ROOT = Path(__file__).resolve().parents[3]
 CLOSURE = {"python", "pip", "setuptools", "wheel", "libgcc-ng", "libstdcxx-ng", "cudatoolkit", "cudnn"}
 
 
@@ -176,3 +180,19 @@ def test_verify_cli_reports_a_missing_file(tmp_path, tiny_stack, upstream, insta
     capsys.readouterr()
     assert main(["verify", str(out)]) == 1
     assert capsys.readouterr().err.strip() == "missing conda/noarch/wheel-0.34.2-py_0.tar.bz2"
+
+
+def test_bundle_cli_process_exits_normally_with_rattler_kept_in_a_child(tmp_path, upstream, stack_file, installer):
+    # The CLI's interpreter never loads py-rattler (solve and index run in a child process), so it
+    # finalizes normally: atexit handlers run, and the exit status is main()'s.
+    out = tmp_path / "bundle"
+    probe = (
+        "import atexit, sys\n"
+        "from tools.bundle.__main__ import main\n"
+        "atexit.register(lambda: print('finalized; rattler loaded here:', 'rattler' in sys.modules))\n"
+        f"sys.exit(main({[str(a) for a in bundle_args(out, upstream, stack_file, installer)]!r}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "finalized; rattler loaded here: False"
+    assert manifest.verify(out) == []
