@@ -18,6 +18,8 @@ from pyinfra.api.exceptions import PyinfraError
 
 @dataclass(frozen=True)
 class Setting:
+    """One data key: its default, its kind (a key of `_CHECKS`) and the README's one-line help."""
+
     default: Any
     kind: str  # "str", "bool", "int", "list", "dict", "str|none"
     help: str
@@ -120,6 +122,12 @@ _CHOICES = {
 
 def validate(data: Any) -> dict[str, Any]:
     """Read every setting from pyinfra host data; raise PyinfraError (one line) on a bad value.
+
+    + data: pyinfra host data, or anything with its `get(key, default)` and `dict()` methods
+
+    .. code:: python
+
+        cfg = validate(host.data)  # {"stack": "tf21", "conda_prefix": "/opt/miniconda3", ...}
 
     PyinfraError makes the CLI print `pyinfra error in deploys/...: <message>` and exit non-zero
     while the deploy is still being prepared, i.e. before any operation runs on any host.
