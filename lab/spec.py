@@ -1,4 +1,4 @@
-"""The host spec (DESIGN contract 5): which simulated workstations a lab has, and their state.
+"""The host spec (lab/README.md, "Host spec"): which simulated workstations a lab has, and their state.
 
 YAML, a mapping with ``hosts:`` (a list). Per host:
   name               host name (also its inventory name); letters, digits and dashes

@@ -22,7 +22,7 @@ from . import python37
 
 TF_SOURCES = LAB_SOURCES / "standins/tensorflow"
 TF_TAG = "cp37-cp37m-manylinux2010_x86_64"
-# The real tensorflow-gpu 2.1.0 (Linux cp37) Requires-Dist (shared/reference/versions.md §1b).
+# The real tensorflow-gpu 2.1.0 (Linux cp37) Requires-Dist (its METADATA on PyPI: https://pypi.org/project/tensorflow-gpu/2.1.0/#files).
 TF_REQUIRES = ["absl-py>=0.7.0", "astor>=0.6.0", "gast==0.2.2", "google-pasta>=0.1.6",
                "keras-applications>=1.0.8", "keras-preprocessing>=1.1.0", "numpy<2.0,>=1.16.0",
                "opt-einsum>=2.3.2", "protobuf>=3.8.0", "tensorboard<2.2.0,>=2.1.0",
@@ -70,7 +70,7 @@ def _standin_tensorflow(out_dir: Path) -> Path:
 
 # Tags pip 20.0.2 (the hosts' pip) accepts: it predates PEP 600 (manylinux_2_x) tags.
 HOST_PLATFORMS = ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64", "any"]
-SDIST_ONLY = ["gast==0.2.2"]  # no wheel on PyPI (versions.md P11): built here with CPython 3.7
+SDIST_ONLY = ["gast==0.2.2"]  # no wheel on PyPI (https://pypi.org/project/gast/0.2.2/#files): built here with CPython 3.7
 
 
 def _download(paths: LabPaths, dest: Path) -> None:

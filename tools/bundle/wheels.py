@@ -5,8 +5,8 @@ tags (`--python-version 3.7 --abi cp37m --platform manylinux...`) and the target
 environment (see pip_target.py). The report names every file with its URL and sha256; the
 files themselves are fetched by fetch.py like the conda packages.
 
-Requirements that exist only as an sdist (gast==0.2.2, pinned by TF 2.1: versions.md P11,
-fixture F21) make a binary-only resolution fail with "No matching distribution found for
+Requirements that exist only as an sdist (gast==0.2.2, pinned by TF 2.1; PyPI has no wheel of it:
+https://pypi.org/project/gast/0.2.2/#files) make a binary-only resolution fail with "No matching distribution found for
 gast==0.2.2". For each such requirement the sdist is fetched and built into a wheel with the
 *target* interpreter (`python3.7 -m pip wheel --no-deps`), then the resolution runs again
 with the built wheels as --find-links, until it succeeds.
@@ -156,7 +156,7 @@ class Wheelhouse:
             if report is not None:
                 return self._entries(report, sdists)
             # pip names an sdist-only requirement in one of two ways: "No matching distribution
-            # found for gast==0.2.2" (F21), or, when a constraint pins it too, a conflict whose
+            # found for gast==0.2.2", or, when a constraint pins it too, a conflict whose
             # causes list "tensorflow-gpu 2.1.0 depends on gast==0.2.2". Each requirement named
             # is probed alone; those with no wheel for the target are built from their sdist.
             # (pip prints the causes on stdout, the ERROR lines on stderr.)

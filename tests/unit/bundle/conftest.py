@@ -43,7 +43,7 @@ PACKAGES = [
     ("unrelated", "1.0", "0", "noarch", [], []),
 ]
 
-# The stack-like dict the tests feed the tool (the shape of stacks.resolve(), INTERFACES §1).
+# The stack-like dict the tests feed the tool (the shape of stacks.resolve(): python -m stacks resolve tf21 --json).
 TINY_STACK = {
     "name": "tiny", "spec": "tiny", "os": "linux", "python": "3.7", "cudatoolkit": "10.1",
     "cudnn": "7.6.5", "conda_env": "tiny",

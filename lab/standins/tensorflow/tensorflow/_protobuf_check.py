@@ -1,4 +1,4 @@
-"""TF 2.1's generated protobuf modules fail under protobuf >= 4 (versions.md P1); so does this."""
+"""TF 2.1's generated protobuf modules fail under protobuf >= 4 (tensorflow#56266, protobuf#10064); so does this."""
 try:
     from google import protobuf as _protobuf
 except ImportError:  # TF requires protobuf; pip installs it
