@@ -22,7 +22,9 @@ from pyinfra.api import deploy
 
 from deploys import offline, settings
 from deploys.desired import DesiredState, desired_state
-from operations import bundle, conda_config, conda_env, conda_install, driver, gpu_gate, hooks, pip_env, verify
+from operations import bundle, driver, gpu_gate, hooks, pip, verify
+from operations import conda as conda_ops  # `conda` is this module's @deploy step
+from operations.util.condarc import condarc_preset
 
 
 @deploy("NVIDIA driver")
@@ -65,7 +67,7 @@ def offline_bundle(cfg: dict, held: dict):
 def conda(desired: DesiredState):
     cfg, stack = desired.config, desired.stack
     prefix = cfg["conda_prefix"]
-    conda_install.miniconda(
+    conda_ops.miniconda(
         name="Miniconda",
         prefix=prefix,
         installer_url=cfg["miniconda_url"],
@@ -75,8 +77,8 @@ def conda(desired: DesiredState):
         min_free_mib=cfg["min_free_mib"],
         profile_hook=cfg["conda_profile_hook"],
     )
-    preset = conda_config.condarc_preset(cfg["conda_channel_preset"], cfg["conda_mirror_url"])
-    conda_config.condarc(
+    preset = condarc_preset(cfg["conda_channel_preset"], cfg["conda_mirror_url"])
+    conda_ops.condarc(
         name="Conda channels (.condarc)",
         prefix=prefix,
         extra=cfg["condarc_extra"],
@@ -85,7 +87,7 @@ def conda(desired: DesiredState):
     others = [p["name"] for p in stack["conda"] if p["name"] != "python"]
     # One operation, one fact read, one conda solve: the env with its python and the stack's
     # conda packages (cudatoolkit, cudnn).
-    conda_env.env(
+    conda_ops.env(
         name=f"Env {stack['conda_env']} (" + ", ".join([f"python {desired.python}", *others]) + ")",
         prefix=prefix,
         env_name=stack["conda_env"],
@@ -102,7 +104,7 @@ def conda(desired: DesiredState):
 @deploy("Stack packages")
 def stack_packages(desired: DesiredState):
     cfg, stack, env = desired.config, desired.stack, desired.env_prefix
-    pip_env.pip_config(
+    pip.config(
         name="Env pip config",
         env_prefix=env,
         index_url=cfg["pip_index_url"],
@@ -111,7 +113,7 @@ def stack_packages(desired: DesiredState):
         trusted_hosts=cfg["pip_trusted_hosts"],
         no_index=cfg["pip_no_index"],
     )
-    pip_env.requirements(
+    pip.requirements(
         name="Pip requirements",
         python=f"{env}/bin/python",
         requirements=stack["pip"],

@@ -14,7 +14,8 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 
 from facts.bundle import STAMP, BundleFiles
-from operations.commands import absolute, write_file
+
+from .util.commands import absolute, write_file
 
 
 @operation()

@@ -2,7 +2,7 @@
 
 Runs first in the deploy, so a CPU-only box or an Ampere card meant for tf21 is stopped with one
 clear line before a driver or a conda env is installed on it. It stops a host
-the one way operations may (operations.commands.fail_host): raising would abort every host.
+the one way operations may (operations.util.commands.fail_host): raising would abort every host.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 
 from facts.gpu import GpuInfo, compute_capability_for
-from operations.commands import fail_host
 from stacks import gpu_support
+
+from .util.commands import fail_host
 
 NVIDIA_VENDOR = "0x10de"
 
@@ -56,8 +57,7 @@ def unsupported_message(stack: dict, gpu_name: str, cc: str, suggestion: str | N
 @operation()
 def gpu_supported(stack: dict):
     """
-    Stop this host, before anything is installed, when it has no NVIDIA GPU or one the stack
-    cannot run.
+    Stop this host before anything is installed when it has no NVIDIA GPU or one the stack cannot run.
 
     + stack: the resolved stack dict (`stacks.resolve`); `stacks.gpu_support(stack, cc)` decides
       and suggests a stack that runs the GPU

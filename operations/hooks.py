@@ -3,9 +3,10 @@
 TF 2.1 dlopens libcudart.so.10.1, libcublas.so.10, ... libcudnn.so.7 by SONAME. conda's
 cudatoolkit and cudnn put them in ENV/lib, which the loader does not search (the env's python
 has no RUNPATH to it), so `import tensorflow` logs "Could not load dynamic library
-'libcudart.so.10.1'" and runs on the CPU (versions.md §5 P4). TensorFlow's own later guidance is
-an activate.d script that puts ENV/lib on LD_LIBRARY_PATH; conda (4.3's `source activate` as well
-as `conda activate`) sources ENV/etc/conda/activate.d/*.sh and deactivate.d/*.sh.
+'libcudart.so.10.1'" and runs on the CPU (https://github.com/tensorflow/tensorflow/issues/38578).
+TensorFlow's own later guidance is an activate.d script that puts ENV/lib on LD_LIBRARY_PATH; conda
+(4.3's `source activate` as well as `conda activate`) sources ENV/etc/conda/activate.d/*.sh and
+deactivate.d/*.sh.
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ import shlex
 from pyinfra import host
 from pyinfra.api import operation
 
-from facts.files_state import FileContents
+from facts.files_state import FileTexts
+from facts.verification import CUDA_ACTIVATION_HOOK
 
-from .commands import MANAGED_HEADER, absolute, same_text, write_file
-
-HOOK_NAME = "gpuws-cuda.sh"
+from .util.commands import MANAGED_HEADER, absolute, same_text, write_file
 
 
 def hook_paths(env_prefix: str) -> tuple[str, str]:
-    """(activate.d script, deactivate.d script) of an env."""
-    base = posixpath.join(env_prefix, "etc", "conda")
-    return posixpath.join(base, "activate.d", HOOK_NAME), posixpath.join(base, "deactivate.d", HOOK_NAME)
+    """(activate.d script, deactivate.d script) of an env; the verification sources the first
+    one, so its path is the verification fact's."""
+    activate = posixpath.join(env_prefix, CUDA_ACTIVATION_HOOK)
+    activate_dir, hook_name = posixpath.split(activate)
+    return activate, posixpath.join(posixpath.dirname(activate_dir), "deactivate.d", hook_name)
 
 
 def render_activate_hook(env_prefix: str) -> str:
@@ -76,23 +78,21 @@ def cuda_activation(env_prefix: str):
 
     + env_prefix: the conda env, e.g. ``/opt/miniconda3/envs/tf21``
 
-    Writes ``ENV/etc/conda/activate.d/gpuws-cuda.sh`` (prepends ENV/lib, saving the previous
-    value) and ``ENV/etc/conda/deactivate.d/gpuws-cuda.sh`` (restores it). Both files are read by
-    one command (``FileContents``); each is compared with its current content and rewritten only
-    when it differs. Processes that do not activate the env (the verification, cron jobs calling
-    ENV/bin/python) set LD_LIBRARY_PATH themselves.
+    ``ENV/etc/conda/activate.d/gpuws-cuda.sh`` prepends ENV/lib (saving the previous value),
+    ``deactivate.d/gpuws-cuda.sh`` restores it; both are read by one command and each is rewritten
+    only when it differs.
 
     **Example:**
 
     .. code:: python
 
-        cuda_activation(name="CUDA libraries on activation", env_prefix="/opt/miniconda3/envs/tf21")
+        hooks.cuda_activation(name="CUDA libraries on activation", env_prefix="/opt/miniconda3/envs/tf21")
     """
     env_prefix = absolute(env_prefix, "env prefix")
     paths = hook_paths(env_prefix)
     wanted = (render_activate_hook(env_prefix), render_deactivate_hook(env_prefix))
     # Both files in one read (one remote command, no conda start).
-    current = host.get_fact(FileContents, paths=list(paths))
+    current = host.get_fact(FileTexts, paths=list(paths))
     stale = [
         (path, text) for path, text in zip(paths, wanted) if not same_text(current.get(path), text)
     ]

@@ -1,5 +1,5 @@
-"""The last step of a deploy: the layered GPU verification of the env (see
-operations/scripts/verify_gpu.py for the layers and facts/verification.py for how it runs).
+"""The last step of a deploy: the layered GPU verification of the env (facts/verification.py
+runs it and documents the layers).
 
 It reads state only, so a converged, working host reports no change; a failing layer fails that
 host, not the run, with one line naming the layer, what was seen and what to do.
@@ -13,7 +13,8 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from facts.verification import GpuVerification
-from operations.commands import fail_host
+
+from .util.commands import fail_host
 
 VERDICT_RELATIVE_PATH = "etc/gpuws/last-verdict.json"
 
@@ -46,9 +47,10 @@ def success_line(verdict: dict) -> str:
 @operation()
 def gpu_stack(env_prefix: str, stack: dict, verdict_path: str | None = None):
     """
-    Verify that the env computes on the GPU: the driver answers, the CUDA driver API sees a
-    device, the env's CUDA/cuDNN libraries load, TensorFlow lists the GPU and a matrix product on
-    it matches the CPU. Noop when it all works; fails the host at the first broken layer.
+    Verify that the env computes on the GPU; fail the host at the first broken layer.
+
+    The layers: the driver answers, the CUDA driver API sees a device, the env's CUDA/cuDNN
+    libraries load, TensorFlow lists the GPU and a matrix product on it matches the CPU.
 
     + env_prefix: the conda env's prefix, e.g. "/opt/miniconda3/envs/tf21"
     + stack: the resolved stack dict (tensorflow, cudatoolkit and libraries are checked)

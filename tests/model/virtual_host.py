@@ -91,7 +91,7 @@ PIP_DEPENDS = {"tensorflow-gpu": ["gast==0.2.2", "protobuf>=3.8.0"], "tensorflow
 BACKUP_STAMP = "20260101T000000Z"  # what `date -u +%Y%m%dT%H%M%SZ` prints on the virtual host
 
 # Facts: their commands are long scripts; the log keeps only the kind for them.
-FACT_KINDS = {"GpuInfo", "CondaInstall", "CondaPackages", "PipPackages", "FileContent", "FileContents", "FreeDisk",
+FACT_KINDS = {"GpuInfo", "CondaInstall", "CondaPackages", "PipPackages", "FileContent", "FileTexts", "FreeDisk",
               "LinuxDistribution", "Kernel", "Uptime", "GpuVerification"}
 
 
@@ -232,7 +232,7 @@ class VirtualHost(dict):
             ("run_section smi_table", "GpuInfo", lambda c: (render.gpu_probe(self.state), [])),
             ("echo '@@section present rc=0'", "CondaInstall", self._conda_install_fact),
             ("echo '@@section records rc=0'", "CondaPackages", self._conda_packages_fact),
-            ("printf '@@file absent %s\\n'", "FileContents", self._file_contents_fact),
+            ("printf '@@file absent %s\\n'", "FileTexts", self._file_contents_fact),
             ("run_section pip_list", "PipPackages", self._pip_fact),
             ("echo '@@section absent rc=0'", "FileContent", self._file_fact),
             ("df -Pk", "FreeDisk", self._free_disk_fact),
@@ -659,7 +659,7 @@ TF21_PIP = {"tensorflow-gpu": "2.1.0", "h5py": "2.10.0", "numpy": "1.19.5", "pil
 def converged(hostname: str, gpu: dict = RTX_2080_TI, driver: str = "440.100") -> dict:
     """A workstation the tf21 deploy has already converged. The managed files' contents come from
     the project's own renderers: they are what a previous run would have written."""
-    from operations.conda_config import condarc_preset, render_condarc
+    from operations.util.condarc import condarc_preset, render_condarc
     from operations.hooks import hook_paths, render_activate_hook, render_deactivate_hook
 
     state = with_env(with_conda(new_state(hostname, [gpu], driver)), "tf21", "3.7", TF21_CONDA, TF21_PIP)

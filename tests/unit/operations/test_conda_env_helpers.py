@@ -1,8 +1,8 @@
-"""Pure helpers of operations.conda_env: python matching and package file names."""
+"""Pure helpers of the conda env operation (operations.util.conda_env): python matching and package file names."""
 
 import pytest
 
-from operations.conda_env import parse_package_filename, python_matches
+from operations.util.conda_env import parse_package_filename, python_matches
 
 
 @pytest.mark.parametrize("installed, wanted, ok", [

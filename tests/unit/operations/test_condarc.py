@@ -1,9 +1,9 @@
-"""condarc presets and rendering (pure functions of operations.conda_config)."""
+"""condarc presets and rendering (pure functions of operations.util.condarc)."""
 
 import pytest
 import yaml
 
-from operations.conda_config import PRESETS, condarc_preset, render_condarc
+from operations.util.condarc import PRESETS, condarc_preset, render_condarc
 
 TUNA = "https://mirrors.tuna.tsinghua.edu.cn/anaconda"
 BFSU = "https://mirrors.bfsu.edu.cn/anaconda"

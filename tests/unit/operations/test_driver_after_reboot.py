@@ -12,7 +12,8 @@ import pytest
 from pyinfra import logger
 
 from facts.gpu import GpuInfo
-from operations.driver import check_after_reboot, running_driver_problem
+from operations.driver import check_after_reboot
+from operations.util.driver_state import running_driver_problem
 
 MISMATCH = "Failed to initialize NVML: Driver/library version mismatch"
 NO_COMMUNICATION = (

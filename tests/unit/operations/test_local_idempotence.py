@@ -12,7 +12,7 @@ from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.operation import add_op
 from pyinfra.api.operations import run_ops
 
-from operations import hooks, pip_env
+from operations import hooks, pip
 from operations.hooks import hook_paths, render_activate_hook
 
 
@@ -23,9 +23,9 @@ def run_once(env_prefix: str) -> list[tuple[bool, bool]]:
     try:
         results = [
             add_op(state, hooks.cuda_activation, env_prefix=env_prefix),
-            add_op(state, pip_env.pip_config, env_prefix=env_prefix,
+            add_op(state, pip.config, env_prefix=env_prefix,
                    index_url="https://pypi.tuna.tsinghua.edu.cn/simple"),
-            add_op(state, pip_env.requirements, python=sys.executable,
+            add_op(state, pip.requirements, python=sys.executable,
                    requirements=["Packaging>=20", "pyyaml", "pyinfra<4"], constraints=["pyinfra>=3.10"]),
         ]
         run_ops(state)

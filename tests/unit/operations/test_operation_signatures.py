@@ -1,46 +1,64 @@
-"""Operation arguments must not collide with pyinfra's global arguments.
+"""Every operation of the room: arguments pyinfra can pass, docstrings the pyinfra way.
 
 pyinfra takes `name`, `_sudo`, `_if`, ... out of an operation call before the operation sees it,
 so an operation parameter called `name` would never receive its value (the env operation takes
 `env_name` for that reason). The JSON/YAML harness calls `op._inner` directly and cannot see this.
 """
 
+import importlib
 import inspect
+import pkgutil
 
 import pytest
 from pyinfra.api.arguments import all_argument_meta
 
-from operations import conda, conda_config, conda_env, conda_install, driver, hooks, pip_env
-
-OPERATIONS = [
-    conda_install.miniconda,
-    conda_config.condarc,
-    conda_env.env,
-    pip_env.requirements,
-    pip_env.pip_config,
-    hooks.cuda_activation,
-    driver.nvidia_driver,
-    driver.driver_running,
-]
+import operations
 
 
-@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.__name__)
-def test_no_parameter_is_a_pyinfra_global_argument(op):
-    parameters = set(inspect.signature(op._inner).parameters)
+def all_operations() -> dict:
+    """`module.operation` -> operation, for every @operation defined in operations/*.py."""
+    found = {}
+    for info in pkgutil.iter_modules(operations.__path__):
+        if info.ispkg:  # operations/util holds plain helpers, no operation
+            continue
+        module = importlib.import_module(f"operations.{info.name}")
+        for attribute, value in vars(module).items():
+            inner = getattr(value, "_inner", None)
+            if inner is not None and inner.__module__ == module.__name__:
+                found[f"{info.name}.{attribute}"] = value
+    return found
+
+
+OPERATIONS = all_operations()
+
+
+def test_every_operation_is_found():
+    assert set(OPERATIONS) == {
+        "bundle.synced", "conda.condarc", "conda.env", "conda.miniconda", "driver.driver_running",
+        "driver.nvidia_driver", "gpu_gate.gpu_supported", "hooks.cuda_activation", "pip.config",
+        "pip.requirements", "verify.gpu_stack",
+    }
+
+
+def test_no_helper_module_defines_an_operation():
+    util = importlib.import_module("operations.util")
+    for info in pkgutil.iter_modules(util.__path__):
+        module = importlib.import_module(f"operations.util.{info.name}")
+        assert not [name for name, value in vars(module).items() if hasattr(value, "_inner")], info.name
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_no_parameter_is_a_pyinfra_global_argument(name):
+    parameters = set(inspect.signature(OPERATIONS[name]._inner).parameters)
     assert not parameters & set(all_argument_meta)
 
 
-@pytest.mark.parametrize("op", OPERATIONS, ids=lambda op: op.__name__)
-def test_docstring_documents_every_parameter(op):
-    doc = op._inner.__doc__
-    for parameter in inspect.signature(op._inner).parameters:
-        assert f"+ {parameter}" in doc or f", {parameter}:" in doc or f"+ {parameter}," in doc, parameter
-    assert "**Example:**" in doc
-
-
-def test_conda_module_gathers_the_conda_operations():
-    assert conda.miniconda is conda_install.miniconda
-    assert conda.condarc is conda_config.condarc
-    assert conda.env is conda_env.env
-    assert not hasattr(conda, "packages")  # merged into conda.env: one fact read, one solve
-    assert conda.condarc_preset("defaults")["channels"] == ["defaults"]
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_docstring_is_the_pyinfra_way(name):
+    doc = inspect.cleandoc(OPERATIONS[name]._inner.__doc__ or "")
+    summary, _, rest = doc.partition("\n")
+    assert summary.strip() and len(summary) <= 100, summary  # one line
+    for parameter in inspect.signature(OPERATIONS[name]._inner).parameters:
+        assert f"+ {parameter}:" in doc or f", {parameter}:" in doc or f"+ {parameter}," in doc, parameter
+    assert "**Example:**" in rest and f"{name}(" in rest.split("**Example:**")[1]
+    assert len(doc.splitlines()) <= 40, "the why in a short paragraph at most"

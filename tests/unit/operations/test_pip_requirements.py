@@ -1,12 +1,12 @@
-"""Requirement comparison of operations.pip_env (pure: installed set in, plan out)."""
+"""Requirement comparison of operations.util.pip_plan (pure: installed set in, plan out)."""
 
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from operations.pip_env import (
+from operations.util.pip_conf import render_pip_conf
+from operations.util.pip_plan import (
     describe_satisfied,
     plan_requirements,
-    render_pip_conf,
     shares_files,
     version_satisfies,
 )

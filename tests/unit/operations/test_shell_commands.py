@@ -13,9 +13,9 @@ import subprocess
 
 import pytest
 
-from operations.commands import fail_host, write_file
-from operations.conda_env import backup_command
-from operations.conda_install import _download, _install, _verify_sha256, render_profile_hook
+from operations.util.commands import fail_host, write_file
+from operations.util.conda_env import backup_command
+from operations.util.miniconda import download_command, install_command, render_profile_hook, verify_sha256_command
 from operations.hooks import render_activate_hook, render_deactivate_hook
 
 SH = shutil.which("sh")
@@ -53,11 +53,11 @@ def test_checksum_gate_keeps_a_good_file_and_removes_a_bad_one(tmp_path):
     installer = tmp_path / "Miniconda3.sh"
     installer.write_bytes(b"#!/bin/sh\necho stand-in\n")
     good = hashlib.sha256(installer.read_bytes()).hexdigest()
-    assert run(_verify_sha256(str(installer), "http://mirror/Miniconda3.sh", good)).returncode == 0
+    assert run(verify_sha256_command(str(installer), "http://mirror/Miniconda3.sh", good)).returncode == 0
     assert installer.exists()
 
     wrong = "0" * 64
-    result = run(_verify_sha256(str(installer), "http://mirror/Miniconda3.sh", wrong))
+    result = run(verify_sha256_command(str(installer), "http://mirror/Miniconda3.sh", wrong))
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"checksum mismatch for http://mirror/Miniconda3.sh: expected {wrong}, got {good}; "
@@ -70,7 +70,7 @@ def test_download_of_a_file_url_is_a_copy(tmp_path):
     source = tmp_path / "source.sh"
     source.write_text("payload\n")
     dest = tmp_path / "installer.sh"
-    result = run(_download(f"file://{source}", str(dest)), env={"PATH": "/usr/bin:/bin"})
+    result = run(download_command(f"file://{source}", str(dest)), env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert dest.read_text() == "payload\n"
 
@@ -78,13 +78,13 @@ def test_download_of_a_file_url_is_a_copy(tmp_path):
 def test_download_without_curl_or_wget_fails_with_what_to_do(tmp_path):
     bare = tmp_path / "bin"
     bare.mkdir()
-    result = run(_download("http://mirror.invalid/installer.sh", str(tmp_path / "x.sh")), env={"PATH": str(bare)})
+    result = run(download_command("http://mirror.invalid/installer.sh", str(tmp_path / "x.sh")), env={"PATH": str(bare)})
     assert result.returncode == 1
     assert "neither curl nor wget on this host" in result.stderr
 
 
 def test_download_without_curl_or_wget_says_so(tmp_path):
-    result = run(_download("http://mirror/Miniconda3.sh", str(tmp_path / "i.sh")),
+    result = run(download_command("http://mirror/Miniconda3.sh", str(tmp_path / "i.sh")),
                  env={"PATH": str(tmp_path / "empty-bin")})
     assert result.returncode == 1
     assert "neither curl nor wget on this host" in result.stderr
@@ -94,7 +94,7 @@ def test_install_command_removes_the_installer_and_keeps_the_status(tmp_path):
     installer = tmp_path / "installer.sh"
     installer.write_text('echo "$@" > "$3.args"; exit 7\n')
     prefix = tmp_path / "miniconda3"
-    result = run(_install(str(installer), str(prefix)))
+    result = run(install_command(str(installer), str(prefix)))
     assert result.returncode == 7
     assert not installer.exists()
     assert (tmp_path / "miniconda3.args").read_text() == f"-b -p {prefix}\n"

@@ -1,0 +1,76 @@
+"""Shell-command builders shared by the operations.
+
+* `fail_host` fails ONE host with a message: raising inside an operation aborts the run on every
+  host, a command that exits non-zero fails only its own (https://docs.pyinfra.com/en/3.x/api/operations.html).
+* `write_file` writes a small managed text file (.condarc, pip.conf, activation hooks, a
+  constraints file) in one remote command, its exact content visible in the operation specs.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+from pyinfra.api import OperationValueError, QuoteString, StringCommand
+from pyinfra.api.command import make_formatted_string_command
+
+# The first line of every file these operations write. The operations recognise their own files by
+# it (pip.config removes an unused pip.conf only when it carries this header).
+MANAGED_HEADER = "# managed by gpuws"
+
+
+class HostFailure(StringCommand):
+    """The command `fail_host` yields; it keeps its message so the fleet report can show it."""
+
+    def __init__(self, message: str):
+        # printf rather than echo: dash's echo would interpret backslashes inside the message.
+        super().__init__("printf", QuoteString("%s\\n"), QuoteString(message), ">&2;", "exit", "1")
+        self.message = message
+
+
+def fail_host(message: str) -> StringCommand:
+    """A command that fails this host only, with `message` on stderr."""
+    return HostFailure(message)
+
+
+def write_file(path: str, content: str, inside: str | None = None) -> StringCommand:
+    """A command that writes `content` to `path`, creating the file's folder.
+
+    + inside: a folder that must already exist (e.g. the conda env): when it is missing the host
+      fails with a message instead of the folder being created, because an env folder made by
+      `mkdir -p` would look like a broken env to conda.
+    """
+    write = make_formatted_string_command(
+        "mkdir -p {0} && printf %s {1} > {2}",
+        QuoteString(posixpath.dirname(path)), QuoteString(content), QuoteString(path),
+    )
+    if inside is None:
+        return write
+    guard = make_formatted_string_command(
+        "test -d {0} || {{ printf {1} {2} >&2; exit 1; }};",
+        QuoteString(inside), QuoteString("%s\\n"), QuoteString(f"{inside} does not exist: cannot write {path}"),
+    )
+    return StringCommand(guard, write)
+
+
+def same_text(current: str | None, wanted: str) -> bool:
+    """Whether a file's text (as the file facts read it) already holds `wanted`. Trailing
+    newlines are not compared: FileContent does not keep whether the file ended with one."""
+    return current is not None and current.rstrip("\n") == wanted.rstrip("\n")
+
+
+def conda_bin(prefix: str) -> str:
+    """conda by absolute path: a non-interactive shell has no `conda activate` and no PATH entry."""
+    return posixpath.join(prefix, "bin", "conda")
+
+
+def env_prefix_of(prefix: str, name: str) -> str:
+    """Where `conda create -n NAME` puts an env of the root prefix (the root's envs dir)."""
+    return posixpath.join(prefix, "envs", name)
+
+
+def absolute(path: str, what: str) -> str:
+    """`path` without a trailing slash; an argument error unless it is absolute (every command
+    quotes its paths, so "~/miniconda3" would not be expanded by the shell)."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise OperationValueError(f"{what} must be an absolute path, not {path!r}")
+    return path.rstrip("/") or "/"
