@@ -1,5 +1,6 @@
 """The running simulated lab: `pyinfra inventories/sim.py deploys/tf21.py -y` (as root, from the
-project root; `python -m lab up lab/specs/small.yaml` starts a lab).
+project root, or from anywhere with `pyinfra --chdir ROOT ...`: pyinfra puts the working directory
+on sys.path); `python -m lab up lab/specs/small.yaml` starts a lab.
 
 Hosts are named as in the lab's spec, all in the group ``workstations``; lab/inventory.py reads
 the lab's state, moves pyinfra into the lab's network namespace and returns hosts and data.
