@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import tempfile
 import time
 
 from lab.bench.figures import Scenario, ratios, render, repeats_note
-from lab.bench.floor import floor_steps, lab_sources, verbatim_in_deploy
+from lab.bench.floor import floor_steps, lab_desired, verbatim_in_deploy
 from lab.pyinfra_run import ROOT, Run, run_deploy
 
 SPEC1 = ROOT / "lab/specs/bench1.yaml"
@@ -108,14 +109,12 @@ def run_floor(paths, host: str, steps: list[tuple[str, str]]) -> list[dict]:
 
 
 def measure(repeat: int) -> dict:
-    import stacks
     from lab import control
     from lab.image import build_all
     from lab.paths import LabPaths
 
     load_at_start = round(os.getloadavg()[0], 2)  # what else the machine was doing
     paths = LabPaths.default()
-    stack = stacks.resolve("tf21")
     scenarios: list[Scenario] = []
     try:
         build_all(paths)
@@ -130,17 +129,20 @@ def measure(repeat: int) -> dict:
         noop1 = _noop_scenario("noop1", hosts, repeat)
 
         # the floor on the same host, reset to fresh
-        steps = floor_steps(lab_sources(), stack)
+        desired = lab_desired()  # reads the installer checksum the lab image build wrote
+        steps = floor_steps(desired)
         same = verbatim_in_deploy(steps, fresh.output)
         control.reset(host, paths)
         _say(f"floor on {host} (reset): {len(steps)} commands over ssh")
         timings = run_floor(paths, host, steps)
         check = subprocess.run(  # untimed: the floor really installed the stack
             ["ssh", "-F", str(paths.ssh_config), "-o", "BatchMode=yes", "-l", "root", host,
-             "/opt/miniconda3/envs/tf21/bin/python -m pip show -q tensorflow-gpu"],
+             shlex.join([f"{desired.env_prefix}/bin/python", "-m", "pip", "show", "-q",
+                         desired.stack["tensorflow_package"]])],
             capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
         if check.returncode:
-            raise SystemExit(f"bench: after the floor, tensorflow-gpu is not in the env: {check.stderr}")
+            raise SystemExit(f"bench: after the floor, {desired.stack['tensorflow_package']} is not in the env: "
+                             f"{check.stderr}")
         floor_seconds = sum(t["seconds"] for t in timings)
         _say(f"floor: {floor_seconds:.2f}s")
         scenarios.append(Scenario("floor1", "floor (typed over ssh)", 1, [floor_seconds],

@@ -9,31 +9,34 @@ from pyinfra.context import ctx_host, ctx_state
 from pyinfra_testing.operations import parse_commands
 from pyinfra_testing.util import FakeState, create_host
 
-import stacks
-from operations import conda_config, conda_env, conda_install, pip_env
+from deploys.desired import desired_state
+from operations import conda, pip
+from operations.util.condarc import condarc_preset
 from lab.bench.figures import Scenario, ratios, render
 from lab.bench.floor import (
-    Sources, condarc_text, conda_create_command, constraints_text, floor_steps, pip_conf_text,
-    pip_install_command, verbatim_in_deploy,
+    condarc_text, conda_create_command, constraints_text, floor_steps, pip_conf_text, pip_install_command,
+    verbatim_in_deploy,
 )
 from lab.pyinfra_run import parse
 
 MIRROR = "http://10.250.0.1:8080"
-SOURCES = Sources(
-    installer_url=f"{MIRROR}/miniconda/Miniconda3-lab-py37_4.3.16-Linux-x86_64.sh",
-    installer_sha256="7726b9bb8c1512c74680beeae67aecc088ff367901e5b427fed1fc1b132b4ad5",
-    conda_mirror_url=f"{MIRROR}/conda/lab",
-    pip_find_links=(f"{MIRROR}/wheels/",),
-    pip_no_index=True,
-    pip_trusted_hosts=("10.250.0.1",),
-)
+# The lab's deploy data (lab/inventory.py deploy_data) for a mirror at this address.
+LAB_DATA = {
+    "miniconda_url": f"{MIRROR}/miniconda/Miniconda3-lab-py37_4.3.16-Linux-x86_64.sh",
+    "miniconda_sha256": "7726b9bb8c1512c74680beeae67aecc088ff367901e5b427fed1fc1b132b4ad5",
+    "conda_channel_preset": "mirror",
+    "conda_mirror_url": f"{MIRROR}/conda/lab",
+    "pip_find_links": [f"{MIRROR}/wheels/"],
+    "pip_no_index": True,
+    "pip_trusted_hosts": ["10.250.0.1"],
+}
 PREFIX = "/opt/miniconda3"
 ENV = f"{PREFIX}/envs/tf21"
 
 
 @pytest.fixture(scope="module")
-def stack():
-    return stacks.resolve("tf21")
+def desired():
+    return desired_state(LAB_DATA)
 
 
 def figures():
@@ -77,59 +80,59 @@ def _deploy_commands(op, facts, **kwargs) -> list[str]:
     return [c if isinstance(c, str) else c["raw"] for c in commands]
 
 
-def test_floor_conda_create_is_the_deploys(stack):
+def test_floor_conda_create_is_the_deploys(desired):
     facts = {"conda.CondaPackages": {f"env_prefix={ENV}, prefix={PREFIX}": {
         "conda": True, "present": False, "packages": {}, "python": None}}}
-    deploy = _deploy_commands(conda_env.env, facts, prefix=PREFIX, env_name="tf21", python="3.7",
-                              packages=stack["conda"])
-    assert deploy == [conda_create_command(SOURCES, stack)]
+    deploy = _deploy_commands(conda.env, facts, prefix=PREFIX, env_name="tf21", python="3.7",
+                              packages=desired.stack["conda"])
+    assert deploy == [conda_create_command(desired)]
     assert deploy == ["/opt/miniconda3/bin/conda create -y -q -n tf21 python=3.7 "
                       "cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0"]
 
 
-def test_floor_pip_install_and_constraints_are_the_deploys(stack):
+def test_floor_pip_install_and_constraints_are_the_deploys(desired):
     facts = {"pip_env.PipPackages": {f"python={ENV}/bin/python": {
         "present": True, "python": "3.7.16", "error": None,
         "packages": {"pip": "20.0.2", "setuptools": "45.2.0", "wheel": "0.34.2", "certifi": "2020.6.20"}}}}
-    write, install = _deploy_commands(pip_env.requirements, facts, python=f"{ENV}/bin/python",
-                                      requirements=stack["pip"], constraints=stack["pip_constraints"],
+    write, install = _deploy_commands(pip.requirements, facts, python=f"{ENV}/bin/python",
+                                      requirements=desired.stack["pip"], constraints=desired.stack["pip_constraints"],
                                       conflicts=["tensorflow"])
-    assert install == pip_install_command(SOURCES, stack)
-    assert shlex.quote(constraints_text(stack)) in write
+    assert install == pip_install_command(desired)
+    assert shlex.quote(constraints_text(desired)) in write
 
 
-def test_floor_files_are_the_deploys(stack):
+def test_floor_files_are_the_deploys(desired):
     facts = {"conda.CondaInstall": {f"prefix={PREFIX}": {"present": True, "condarc": None}}}
-    (condarc,) = _deploy_commands(conda_config.condarc, facts, prefix=PREFIX,
-                                  **conda_config.condarc_preset("mirror", SOURCES.conda_mirror_url))
-    assert shlex.quote(condarc_text(SOURCES)) in condarc
+    (condarc,) = _deploy_commands(conda.condarc, facts, prefix=PREFIX,
+                                  **condarc_preset("mirror", LAB_DATA["conda_mirror_url"]))
+    assert shlex.quote(condarc_text(desired)) in condarc
     facts = {"files_state.FileContent": {f"path={ENV}/pip.conf": None}}
-    (pip_conf,) = _deploy_commands(pip_env.pip_config, facts, env_prefix=ENV, find_links=SOURCES.pip_find_links,
-                                   trusted_hosts=SOURCES.pip_trusted_hosts, no_index=True)
-    assert shlex.quote(pip_conf_text(SOURCES)) in pip_conf
+    (pip_conf,) = _deploy_commands(pip.config, facts, env_prefix=ENV, find_links=LAB_DATA["pip_find_links"],
+                                   trusted_hosts=LAB_DATA["pip_trusted_hosts"], no_index=True)
+    assert shlex.quote(pip_conf_text(desired)) in pip_conf
 
 
-def test_floor_installs_miniconda_from_the_same_url_and_checksum(stack):
+def test_floor_installs_miniconda_from_the_same_url_and_checksum(desired):
     facts = {
         "conda.CondaInstall": {f"prefix={PREFIX}": {"present": False, "exists": False, "condarc": None}},
-        "host.FreeDisk": {"path=/opt": {"free_mib": 16000}},
+        "host.FreeDisk": {f"path={PREFIX}": {"free_mib": 16000}},
     }
-    deploy = " ; ".join(_deploy_commands(conda_install.miniconda, facts, prefix=PREFIX,
-                                         installer_url=SOURCES.installer_url,
-                                         installer_sha256=SOURCES.installer_sha256))
-    steps = dict(floor_steps(SOURCES, stack))
+    deploy = " ; ".join(_deploy_commands(conda.miniconda, facts, prefix=PREFIX, min_free_mib=4096,
+                                         installer_url=LAB_DATA["miniconda_url"],
+                                         installer_sha256=LAB_DATA["miniconda_sha256"]))
+    steps = dict(floor_steps(desired))
     installer = "/opt/miniconda3.gpuws-installer.sh"
-    assert f"curl -fsSL --retry 3 -o {installer} {SOURCES.installer_url}" in deploy
-    assert steps["download installer"] == f"curl -fsSL --retry 3 -o {installer} {SOURCES.installer_url}"
-    assert SOURCES.installer_sha256 in deploy and SOURCES.installer_sha256 in steps["sha256sum"]
+    assert f"curl -fsSL --retry 3 -o {installer} {LAB_DATA['miniconda_url']}" in deploy
+    assert steps["download installer"] == f"curl -fsSL --retry 3 -o {installer} {LAB_DATA['miniconda_url']}"
+    assert LAB_DATA["miniconda_sha256"] in deploy and LAB_DATA["miniconda_sha256"] in steps["sha256sum"]
     assert f"bash {installer} -b -p {PREFIX}" in deploy
     assert steps["install Miniconda"].startswith(f"bash {installer} -b -p {PREFIX}")
     assert list(steps) == ["download installer", "sha256sum", "install Miniconda", "write .condarc",
                            "conda create (one solve)", "write pip.conf", "write pip constraints", "pip install"]
 
 
-def test_floor_commands_are_found_in_a_debug_log(stack):
-    steps = floor_steps(SOURCES, stack)
+def test_floor_commands_are_found_in_a_debug_log(desired):
+    steps = floor_steps(desired)
     log = "\n".join(f"    [pyinfra.connectors.ssh] Running command on ws: (pty=False) sh -c {shlex.quote(c)}"
                     for _, c in steps)
     assert verbatim_in_deploy(steps, log) == {"conda create (one solve)": True, "pip install": True}
