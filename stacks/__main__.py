@@ -2,6 +2,8 @@
 
     python -m stacks resolve SPEC [--os linux|windows] [--gpu-cc X.Y] [--channel defaults|conda-forge] [--json]
     python -m stacks list
+    python -m stacks driver-branch --pci-id 0xNNNN [--pci-id ...] [--stack SPEC] [--json]
+    python -m stacks refresh-driver-table --open-gpu-repo CLONE   (maintainers: re-reads NVIDIA's lists)
 
 Errors (unknown, inconsistent or unsupported input, broken data): exit status 2 and one line on
 stderr, `stacks: <message>`, no traceback. argparse's own usage errors also exit 2.
@@ -35,7 +37,34 @@ def _parser() -> argparse.ArgumentParser:
     res.add_argument("--channel", choices=CHANNELS, default="defaults")
     res.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     commands.add_parser("list", help="stack names and the TensorFlow releases known")
+    _add_driver_branch(commands)
+    # The maintainer tool parses its own options (stacks/refresh_driver_table.py).
+    commands.add_parser("refresh-driver-table", add_help=False, help="rebuild NVIDIA's chip table (network)")
     return parser
+
+
+def _add_driver_branch(commands) -> None:
+    branch = commands.add_parser("driver-branch", help="the NVIDIA driver branch for these GPUs (and stack)")
+    branch.add_argument("--pci-id", action="append", required=True, metavar="0xNNNN",
+                        help="an NVIDIA PCI device id (lspci -nn: [10de:NNNN]); repeat for every GPU of the host")
+    branch.add_argument("--stack", metavar="SPEC", help="a stack the GPUs must run (tf21, tensorflow==X.Y.Z)")
+    branch.add_argument("--json", action="store_true", help="print JSON instead of a summary")
+
+
+def _driver_branch(args) -> str:
+    """Run `driver-branch`; returns what to print (StackError propagates to main)."""
+    from .driver_branch import choose
+
+    choice = choose(args.pci_id, stack=args.stack)
+    if args.json:
+        return json.dumps(choice.as_dict(), indent=2)
+    lines = [f"branch      {choice.branch}", f"candidates  {', '.join(choice.candidates)}", f"reason      {choice.reason}"]
+    for gpu in choice.gpus:
+        cc = gpu["compute_capability"] or "unknown"
+        legacy = f", legacy branch {gpu['legacy']}" if gpu["legacy"] else ""
+        lines.append(f"gpu         {gpu['pci_id']} {gpu['name']} (compute capability {cc}): "
+                     f"branches {', '.join(gpu['branches'])}{legacy}")
+    return "\n".join(lines)
 
 
 def summary(stack: dict) -> str:
@@ -56,8 +85,20 @@ def summary(stack: dict) -> str:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["refresh-driver-table"]:
+        from .refresh_driver_table import main as refresh
+
+        return refresh(argv[1:])
     args = _parser().parse_args(argv)
     try:
+        if args.command == "driver-branch":
+            text = _driver_branch(args)
+            try:
+                print(text)
+            except BrokenPipeError:
+                sys.stderr.close()
+            return 0
         if args.command == "list":
             print("stacks:     " + ", ".join(knowledge.stack_names()))
             for os in OSES:

@@ -143,6 +143,11 @@ SCHEMA = {
     "gpu_models.yaml": {
         "models": (ROWS, {"cc": lambda v: _cc_list([v]), "names": _str_list}),
     },
+    "driver_branches.yaml": {
+        "branches": (ROWS, {"branch": _str, "end_of_life": _str,
+                            "long_term": lambda v: None if isinstance(v, bool) else "expected true or false"}),
+        "oldest_installable": (SINGLE, {"branch": _str}),
+    },
     "stacks.yaml": {
         "stacks": (ROWS, {"name": _str, "tensorflow": _release, "tensorflow_package": _str,
                           "python": _release, "cudatoolkit": _release, "cudnn": _release,
