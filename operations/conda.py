@@ -21,7 +21,7 @@ from stacks import conda_version_matches
 from .util.commands import absolute, conda_bin, env_prefix_of, fail_host, same_text, write_file
 from .util.conda_env import (
     BACKUP_DIR, backup_command, describe_record, local_packages, missing_libraries, missing_local_file,
-    python_matches, reinstall_flag,
+    python_matches, reinstall_commands,
 )
 from .util.condarc import render_condarc
 from .util.miniconda import (
@@ -273,7 +273,7 @@ def env(
         if not owners:
             host.noop(f"env {env_name} present with python {have_python}" + (f", {', '.join(found)}" if found else ""))
             return
-        yield from _reinstall(prefix, env_name, owners, missing_libs, local_files, state.get("conda_version"))
+        yield from reinstall_commands(prefix, env_name, owners, missing_libs, local_files, state.get("conda_version"))
         return
 
     files: list[dict] = []
@@ -306,21 +306,3 @@ def env(
     if files:
         yield StringCommand(conda, "install", "-y", "-q", "-n", name, *[QuoteString(f["path"]) for f in files])
 
-
-def _reinstall(prefix: str, env_name: str, owners: list[dict], missing_libs: list[str], local_files,
-               conda_version: str | None):
-    """One forced reinstall of the packages that ship ``missing_libs``: conda-meta says they are
-    installed (a plain install would do nothing) but ENV/lib lacks their files, so TensorFlow
-    cannot dlopen them. The exact specs (or files) keep them on the installed builds."""
-    command = [QuoteString(conda_bin(prefix)), "install", "-y", "-q", "-n", QuoteString(env_name),
-               reinstall_flag(conda_version)]
-    if not local_files:
-        yield StringCommand(*command, *[QuoteString(o["spec"]) for o in owners])
-        return
-    files = local_packages(local_files)
-    missing = missing_local_file(files, owners)
-    if missing:
-        yield fail_host(f"{', '.join(missing_libs)} missing from the env: {missing}")
-        return
-    by_name = {f["name"]: f for f in files}
-    yield StringCommand(*command, *[QuoteString(by_name[o["name"]]["path"]) for o in owners])

@@ -1,5 +1,5 @@
 """Pure helpers of the conda env operation: matching pythons and package files, the backup
-command, the reinstall flag of each conda generation."""
+command, the forced reinstall (with the flag of each conda generation)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pyinfra.api.command import make_formatted_string_command
 from facts.cuda import listed_library
 from stacks import conda_version_matches
 
-from .commands import conda_bin, env_prefix_of
+from .commands import conda_bin, env_prefix_of, fail_host
 
 BACKUP_DIR = ".gpuws-backup"
 
@@ -108,3 +108,22 @@ def reinstall_flag(conda_version: str | None) -> str:
     except InvalidVersion:
         old = False
     return "--force" if old else "--force-reinstall"
+
+
+def reinstall_commands(prefix: str, env_name: str, owners: list[dict], missing_libs: list[str], local_files,
+                       conda_version: str | None):
+    """One forced reinstall of the packages that ship ``missing_libs``: conda-meta says they are
+    installed (a plain install would do nothing) but ENV/lib lacks their files, so TensorFlow
+    cannot dlopen them. The exact specs (or files) keep them on the installed builds."""
+    command = [QuoteString(conda_bin(prefix)), "install", "-y", "-q", "-n", QuoteString(env_name),
+               reinstall_flag(conda_version)]
+    if not local_files:
+        yield StringCommand(*command, *[QuoteString(o["spec"]) for o in owners])
+        return
+    files = local_packages(local_files)
+    missing = missing_local_file(files, owners)
+    if missing:
+        yield fail_host(f"{', '.join(missing_libs)} missing from the env: {missing}")
+        return
+    by_name = {f["name"]: f for f in files}
+    yield StringCommand(*command, *[QuoteString(by_name[o["name"]]["path"]) for o in owners])
