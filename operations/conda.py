@@ -18,7 +18,7 @@ from facts.files_state import FileContent
 from facts.host import FreeDisk
 from stacks import conda_version_matches
 
-from .util.commands import absolute, conda_bin, env_prefix_of, fail_host, same_text, write_file
+from .util.commands import absolute, conda_bin, env_prefix_of, fail_host, log_diff, same_text, write_file
 from .util.conda_env import (
     BACKUP_DIR, backup_command, describe_record, local_packages, missing_libraries, missing_local_file,
     python_matches, reinstall_commands,
@@ -90,9 +90,11 @@ def miniconda(
             host.noop(done)
             return
         hook = render_profile_hook(prefix)
-        if same_text(host.get_fact(FileContent, path=PROFILE_HOOK_PATH), hook):
+        current = host.get_fact(FileContent, path=PROFILE_HOOK_PATH)
+        if same_text(current, hook):
             host.noop(f"{done}; {PROFILE_HOOK_PATH} up to date")
             return
+        log_diff(host, PROFILE_HOOK_PATH, current, hook)
         yield write_file(PROFILE_HOOK_PATH, hook)
         return
 
@@ -181,6 +183,7 @@ def condarc(
     if same_text(install.get("condarc"), wanted):
         host.noop(f"{path} up to date")
         return
+    log_diff(host, path, install.get("condarc"), wanted)
     yield write_file(path, wanted, inside=prefix)
 
 

@@ -20,7 +20,7 @@ from pyinfra.api import operation
 from facts.files_state import FileTexts
 from facts.verification import CUDA_ACTIVATION_HOOK
 
-from .util.commands import MANAGED_HEADER, absolute, same_text, write_file
+from .util.commands import MANAGED_HEADER, absolute, log_diff, same_text, write_file
 
 
 def hook_paths(env_prefix: str) -> tuple[str, str]:
@@ -100,4 +100,5 @@ def cuda_activation(env_prefix: str):
         host.noop(f"activation hooks of {env_prefix} up to date")
         return
     for path, text in stale:
+        log_diff(host, path, current.get(path), text)
         yield write_file(path, text, inside=env_prefix)

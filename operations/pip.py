@@ -14,7 +14,7 @@ from pyinfra.api import OperationValueError, QuoteString, StringCommand, operati
 from facts.files_state import FileContent
 from facts.pip_env import PipPackages
 
-from .util.commands import MANAGED_HEADER, absolute, fail_host, same_text, write_file
+from .util.commands import MANAGED_HEADER, absolute, fail_host, log_diff, same_text, write_file
 from .util.pip_conf import CONSTRAINTS_FILE, index_args, render_pip_conf
 from .util.pip_plan import describe_satisfied, plan_requirements
 
@@ -147,4 +147,5 @@ def config(
     if same_text(current, wanted):
         host.noop(f"{path} up to date")
         return
+    log_diff(host, path, current, wanted)
     yield write_file(path, wanted, inside=env_prefix)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import posixpath
 
+from pyinfra import logger
 from pyinfra.api import OperationValueError, QuoteString, StringCommand
 from pyinfra.api.command import make_formatted_string_command
+from pyinfra.operations.util.files import generate_color_diff
 
 # The first line of every file these operations write. The operations recognise their own files by
 # it (pip.config removes an unused pip.conf only when it carries this header).
@@ -50,6 +52,17 @@ def write_file(path: str, content: str, inside: str | None = None) -> StringComm
         QuoteString(inside), QuoteString("%s\\n"), QuoteString(f"{inside} does not exist: cannot write {path}"),
     )
     return StringCommand(guard, write)
+
+
+def log_diff(host, path: str, current: str | None, wanted: str) -> None:
+    """With ``--diff``, show what writing ``wanted`` over ``current`` changes, as pyinfra's
+    files.put does; the operations already hold both texts, so this costs no remote command."""
+    config = getattr(getattr(host, "state", None), "config", None)
+    if not getattr(config, "DIFF", False):
+        return
+    host.log(f"Will {'create' if current is None else 'modify'} {path}", logger.info)
+    for line in generate_color_diff((current or "").splitlines(), wanted.splitlines()):
+        logger.info("  %s", line)
 
 
 def same_text(current: str | None, wanted: str) -> bool:

@@ -16,9 +16,9 @@ from operations import hooks, pip
 from operations.hooks import hook_paths, render_activate_hook
 
 
-def run_once(env_prefix: str) -> list[tuple[bool, bool]]:
+def run_once(env_prefix: str, **config) -> list[tuple[bool, bool]]:
     inventory = Inventory((["@local"], {}))
-    state = State(inventory=inventory, config=Config())
+    state = State(inventory=inventory, config=Config(**config))
     connect_all(state)
     try:
         results = [
@@ -58,3 +58,17 @@ def test_drift_is_corrected(tmp_path):
     (env_prefix / "pip.conf").write_text("[global]\nindex-url = https://pypi.org/simple\n")
     assert run_once(str(env_prefix))[:2] == [(True, True), (True, True)]
     assert os.path.exists(deactivate)
+
+
+def test_diff_shows_the_managed_files_changes(tmp_path, caplog):
+    env_prefix = tmp_path / "envs" / "tf21"
+    env_prefix.mkdir(parents=True)
+    (env_prefix / "pip.conf").write_text("[global]\nindex-url = https://pypi.org/simple\n")
+    with caplog.at_level("INFO", logger="pyinfra"):
+        run_once(str(env_prefix), DIFF=True)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    activate, _ = hook_paths(str(env_prefix))
+    assert f"Will create {activate}" in text
+    assert f"Will modify {env_prefix}/pip.conf" in text
+    assert "- index-url = https://pypi.org/simple" in text
+    assert "+ index-url = https://pypi.tuna.tsinghua.edu.cn/simple" in text
