@@ -6,14 +6,10 @@ workstation, per env and per run, and breaks in the ways conda itself breaks (a 
 half-finished update; conda 23.7.0-23.7.1 even ignored --json). The records conda keeps in
 `PREFIX/conda-meta/` are named `<name>-<version>-<build>.json` (conda's `dist_name`), so one fast
 `ls`-like shell loop yields exactly what the operations compare: name, version and build string.
-
-`parse_conda_env_list_json` and `parse_conda_list_json` parse conda's JSON outputs for the report
-tool, which may ask conda itself.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -21,7 +17,6 @@ from pyinfra.api import FactBase
 
 from facts._sections import parse_sections, script_with_variables
 from facts.cuda import ENV_LIBRARIES_PART, library_names
-from facts.pip_env import normalize_name
 
 
 def parse_record_name(filename: str) -> dict | None:
@@ -228,122 +223,3 @@ class CondaPackages(FactBase):
         result.update(present=True, packages=packages)
         result["python"] = packages["python"]["version"] if "python" in packages else None
         return result
-
-
-# ---------------------------------------------------------------------------------------------
-# conda's own JSON outputs (for the report tool)
-# ---------------------------------------------------------------------------------------------
-
-# "  cudatoolkit        anaconda/pkgs/main/linux-64::cudatoolkit-10.1.243-h6bb024c_0"
-_PLAN_LINE = re.compile(r"^\s*(?P<name>\S+)\s+(?:(?P<channel>\S+?)/(?P<subdir>[\w-]+)::)?"
-                        r"(?P<dist>\S+-[^-\s]+-[^-\s]+)\s*$")
-
-
-def parse_conda_plan(text: str) -> dict[str, dict]:
-    """
-    Parse the package lines of conda's transaction plan ("The following NEW packages will be
-    INSTALLED:"), e.g. from ``conda create --dry-run``.
-
-    + text: the plan (other lines are ignored)
-
-    Returns ``{name: {"version", "build", "channel"}}``; channel is as printed
-    (``pkgs/main``, or ``anaconda/pkgs/main`` behind a TUNA-style channel alias).
-    """
-    plan = {}
-    for line in text.splitlines():
-        match = _PLAN_LINE.match(line)
-        if not match:
-            continue
-        record = parse_record_name(match["dist"] + ".json")
-        if record is None or record["name"] != match["name"]:
-            continue
-        plan[record["name"]] = {"version": record["version"], "build": record["build"],
-                                "channel": match["channel"]}
-    return plan
-
-
-def _path_parts(path: str) -> list[str]:
-    return [part for part in re.split(r"[\\/]", path) if part]
-
-
-def parse_conda_env_list_json(text: str) -> list[dict]:
-    """
-    Parse ``conda env list --json``.
-
-    + text: the output. Handles Windows paths, old conda that left the base env out, conda >=
-      25.11's ``envs_details`` (name, base, active), and the plain table that conda 23.7.0-23.7.1
-      printed although --json was given.
-
-    Returns ``[{"name": "tf21" | "base" | None, "path": str, "base": bool}]``; name is None for an
-    env outside any ``envs`` directory (addressed by path only).
-    """
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return _parse_conda_env_table(text)
-    details = data.get("envs_details") or {}
-    envs = []
-    for position, path in enumerate(data.get("envs", [])):
-        detail = details.get(path) or {}
-        parts = _path_parts(path)
-        if "base" in detail:
-            is_base = bool(detail["base"])
-        else:
-            # conda lists the root prefix first; an env lives in an `envs` directory
-            is_base = position == 0 and not (len(parts) >= 2 and parts[-2] == "envs")
-        name = detail.get("name") or None
-        if not name:
-            if is_base:
-                name = "base"
-            elif len(parts) >= 2 and parts[-2] == "envs":
-                name = parts[-1]
-        envs.append({"name": name, "path": path, "base": is_base})
-    return envs
-
-
-def _parse_conda_env_table(text: str) -> list[dict]:
-    envs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        tokens = line.split()
-        path = tokens[-1]
-        name = tokens[0] if len(tokens) > 1 and tokens[0] != "*" else None
-        envs.append({"name": name, "path": path, "base": name == "base"})
-    return envs
-
-
-def parse_conda_list_json(text: str) -> dict:
-    """
-    Parse ``conda list --json [-n ENV]``.
-
-    + text: the output (a JSON list of records)
-
-    Returns ``{"conda": {name: {"version", "build", "channel"}}, "pypi": {pep503_name: version}}``:
-    pip-installed entries (channel ``pypi``, build ``pypi_0``) are set apart, because conda cannot
-    manage them and pip names are compared normalised.
-    """
-    records = json.loads(text)
-    result: dict[str, dict] = {"conda": {}, "pypi": {}}
-    for record in records:
-        build = record.get("build_string") or ""
-        if record.get("channel") == "pypi" or build.startswith("pypi_"):
-            result["pypi"][normalize_name(record["name"])] = record["version"]
-        else:
-            result["conda"][record["name"]] = {
-                "version": record["version"],
-                "build": build,
-                "channel": record.get("channel"),
-            }
-    return result
-
-
-__all__ = [
-    "CondaInstall",
-    "CondaPackages",
-    "parse_conda_env_list_json",
-    "parse_conda_list_json",
-    "parse_conda_plan",
-    "parse_record_name",
-]

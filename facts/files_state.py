@@ -76,7 +76,7 @@ echo '@@end'
 """
 
 
-class FileContents(FactBase):
+class FileTexts(FactBase):
     """
     The contents of several regular files, read by ONE remote command: ``{path: content}``, with
     None for a file that does not exist (one round trip instead of one `FileContent` per file).
@@ -91,7 +91,7 @@ class FileContents(FactBase):
 
     .. code:: python
 
-        texts = host.get_fact(FileContents, paths=[
+        texts = host.get_fact(FileTexts, paths=[
             "/opt/miniconda3/envs/tf21/etc/conda/activate.d/gpuws-cuda.sh",
             "/opt/miniconda3/envs/tf21/etc/conda/deactivate.d/gpuws-cuda.sh",
         ])

@@ -1,79 +1,55 @@
 """GPU and NVIDIA driver facts.
 
-Two ways to read a GPU, decided as follows:
+Two ways to read a GPU:
 
 * Remote hosts (the normal case): the `GpuInfo` fact reads the target through `nvidia-smi` and
   plain files, in ONE POSIX sh command. Targets need no Python (pyinfra's promise; an Ubuntu 18.04
   workstation without pip must still be readable), so NVML cannot be used there.
-* Where `pynvml` is importable, `read_nvml()` asks NVML directly and returns the same shape as the
-  nvidia-smi-derived part (driver_version, cuda_version, gpus, error). It is used on the
-  controller for `@local` (`local_gpu_info()`: NVML first, the same shell probe run locally for
-  everything NVML does not know, such as packages and Secure Boot) and by the verification script.
-  NVML gives the compute capability on every driver; nvidia-smi only knows `compute_cap` on newer
-  drivers, so there the name is looked up instead (`compute_capability_for`).
+* The controller itself (``@local``): `local_gpu_info()` runs the same probe locally and prefers
+  NVML (facts/nvml.py) where pynvml can reach a driver. NVML knows the compute capability on every
+  driver; nvidia-smi only knows ``compute_cap`` on newer drivers, so there the name is looked up
+  instead (`compute_capability_for`).
 
-Parsers are plain functions, in facts/nvidia_text.py (re-exported here: `parse_smi_table`,
-`parse_smi_query`, `parse_smi_details`, `parse_proc_version`); NVML is facts/nvml.py.
+The nvidia-smi and /proc parsers live in facts/nvidia_text.py and are re-exported here
+(`parse_smi_table`, `parse_smi_query`, `parse_proc_version`: the project's documented entry
+points); the other sections' parsers are in facts/gpu_sections.py.
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 
-from packaging.version import InvalidVersion, Version
 from pyinfra.api import FactBase, FactProcessError
 
 from facts._sections import END_MARKER, RUN_SECTION, Section, parse_sections
-from facts.nvidia_text import (  # noqa: F401  (re-exported: DESIGN contract 4 names facts.gpu)
+from facts.gpu_sections import (
+    compute_capability_for,
+    driver_packages,
+    merge_gpus,
+    pci_devices,
+    secure_boot,
+)
+from facts.nvidia_text import (
     QUERY_FIELDS,
     QUERY_FIELDS_WITHOUT_CC,
     error_lines,
     parse_proc_version,
-    parse_smi_details,
     parse_smi_query,
     parse_smi_table,
 )
 from facts.nvml import read_nvml
 
-
-def driver_satisfies(version: str | None, minimum: str) -> bool:
-    """
-    Whether a driver version is at least ``minimum``, by real version ordering (``packaging``):
-    "418.87.01" >= "418.39", "450.57" >= "418.96", "1000.1" > "999.9".
-
-    + version: the running driver, None when there is none (never satisfies)
-    + minimum: the stack's minimum driver, e.g. "418.39"
-    """
-    if not version:
-        return False
-    try:
-        return Version(version) >= Version(minimum)
-    except InvalidVersion:
-        return False
-
-
-def compute_capability_for(name: str | None) -> str | None:
-    """
-    Compute capability of a GPU by its printed name, for drivers whose nvidia-smi lacks
-    ``compute_cap``. The table lives with the stack knowledge (stacks/gpu_models); it is imported
-    lazily so that facts stay importable on their own, and an unknown name (or no table) is None.
-
-    + name: the name as nvidia-smi prints it, with or without the "NVIDIA " prefix
-    """
-    if not name:
-        return None
-    try:
-        from stacks.gpu_models import compute_capability_for as lookup
-    except ImportError:
-        return None
-    try:
-        return lookup(name)
-    except (ValueError, OSError):
-        # a broken or missing table must not escape a fact's process(): that would abort the
-        # run on every host. The stacks tests are where such a table error shows.
-        return None
+__all__ = [
+    "GPU_PROBE_SCRIPT",
+    "GpuInfo",
+    "compute_capability_for",
+    "gpu_info_from_probe",
+    "local_gpu_info",
+    "parse_proc_version",
+    "parse_smi_query",
+    "parse_smi_table",
+]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,112 +129,6 @@ exit 0
 """
 )
 
-_LSPCI = re.compile(
-    r"^(?P<slot>\S+) (?P<class_name>.+?) \[(?P<class>[0-9a-fA-F]{4})\]: (?P<desc>.*?) ?"
-    r"\[10de:(?P<device>[0-9a-fA-F]{4})\]"
-)
-
-
-def _pci_devices(sections: dict[str, Section]) -> list[dict]:
-    """NVIDIA display controllers (PCI class 0x03xxxx). A Turing card also shows an audio, a USB
-    and a serial-bus function with vendor 0x10de: those are not GPUs and are left out."""
-    names: dict[str, dict] = {}
-    if "lspci" in sections:
-        for line in sections["lspci"].lines:
-            match = _LSPCI.match(line.strip())
-            if match:
-                desc = re.sub(r"^NVIDIA Corporation\s*", "", match["desc"]).strip()
-                names[match["slot"].lower()] = {
-                    "class": "0x" + match["class"].lower() + "00",
-                    "device": "0x" + match["device"].lower(),
-                    "name": desc or None,
-                }
-    devices: list[dict] = []
-    if "pci" in sections:
-        for line in sections["pci"].lines:
-            parts = line.split()
-            if len(parts) < 3:
-                continue
-            slot, vendor, device = parts[0], parts[1], parts[2]
-            pci_class = parts[3] if len(parts) > 3 else None
-            devices.append({
-                "slot": slot,
-                "vendor": vendor,
-                "device": device,
-                "class": pci_class,
-                "name": names.get(slot.lower(), {}).get("name"),
-            })
-    else:  # no sysfs: lspci alone
-        for slot, info in names.items():
-            devices.append({"slot": slot, "vendor": "0x10de", "device": info["device"],
-                            "class": info["class"], "name": info["name"]})
-    return [d for d in devices if d["class"] is None or d["class"].startswith("0x03")]
-
-
-def _secure_boot(sections: dict[str, Section]) -> bool | None:
-    if "mokutil" in sections:
-        text = sections["mokutil"].text.lower()
-        if "validation is disabled" in text:
-            # shim tells the kernel Secure Boot is off (MokSBState): unsigned modules load
-            return False
-        if "secureboot enabled" in text:
-            return True
-        if "secureboot disabled" in text:
-            return False
-    if "secureboot_efivar" in sections:
-        values = sections["secureboot_efivar"].text.split()
-        if sections["secureboot_efivar"].rc == 0 and values:  # 4 attribute bytes, then the value
-            return values[-1] == "1"
-    # No mokutil and no readable efivar: unknown. (A missing /sys/firmware/efi is not proof of a
-    # BIOS boot: containers hide it.)
-    return None
-
-
-def _driver_packages(sections: dict[str, Section]) -> dict[str, str]:
-    packages: dict[str, str] = {}
-    if "dpkg" in sections:
-        for line in sections["dpkg"].lines:
-            # "install ok installed nvidia-driver-440 440.100-0ubuntu0.18.04.1"; "hold ok installed"
-            parts = line.split()
-            if len(parts) == 5 and parts[2] == "installed":
-                packages[parts[3]] = parts[4]
-    if "rpm" in sections:
-        for line in sections["rpm"].lines:
-            parts = line.split()
-            if len(parts) == 2:
-                packages[parts[0]] = parts[1]
-    return packages
-
-
-def _same_bus(a: str | None, b: str | None) -> bool:
-    def key(bus: str | None):
-        parts = re.split(r"[:.]", bus or "")
-        return tuple(int(p, 16) for p in parts) if len(parts) == 4 and all(parts) else None
-
-    return key(a) is not None and key(a) == key(b)
-
-
-def _merge_gpus(smi: dict | None, query: list[dict]) -> list[dict]:
-    """The query gives full names, bus ids and (on newer drivers) the compute capability; the
-    table is the fallback when the query failed. A missing capability is looked up by name."""
-    gpus = []
-    source = query or (smi or {}).get("gpus", [])
-    for row in source:
-        memory = row.get("memory_mib")
-        if memory is None and smi:
-            for table_row in smi["gpus"]:
-                if _same_bus(table_row["pci_bus_id"], row.get("pci_bus_id")):
-                    memory = table_row["memory_mib"]
-        gpus.append({
-            "index": row["index"],
-            "name": row["name"],
-            "memory_mib": memory,
-            "compute_capability": row.get("compute_capability") or compute_capability_for(row["name"]),
-            "pci_bus_id": row.get("pci_bus_id"),
-        })
-    return gpus
-
-
 def gpu_info_from_probe(lines: list[str]) -> dict:
     """Turn the output lines of `GPU_PROBE_SCRIPT` into the `GpuInfo` shape (see its docstring).
     Shared by the fact and `local_gpu_info()`."""
@@ -304,14 +174,14 @@ def gpu_info_from_probe(lines: list[str]) -> dict:
 
     held = sections["held"].lines if "held" in sections and sections["held"].rc == 0 else []
     return {
-        "pci_devices": _pci_devices(sections),
+        "pci_devices": pci_devices(sections),
         "smi": smi,
         "query": query,
         "proc_version": proc,
         "nouveau_loaded": modules.get("nouveau") == "yes",
         "nvidia_module_loaded": modules.get("nvidia") == "yes",
-        "secure_boot": _secure_boot(sections),
-        "driver_packages": _driver_packages(sections),
+        "secure_boot": secure_boot(sections),
+        "driver_packages": driver_packages(sections),
         "held_packages": [line.strip() for line in held if line.strip()],
         "reboot_required": "reboot_required" in sections,
         "reboot_required_packages": [
@@ -319,7 +189,7 @@ def gpu_info_from_probe(lines: list[str]) -> dict:
         ],
         "driver_version": driver_version,
         "cuda_version": smi["cuda_version"] if smi else None,
-        "gpus": _merge_gpus(smi, query),
+        "gpus": merge_gpus(smi, query),
         "source": source,
         "error": error,
     }

@@ -1,5 +1,5 @@
-"""Plain parsers of what the NVIDIA driver prints: `nvidia-smi` (the table, `--query-gpu` CSV and
-`-q` details) and /proc/driver/nvidia/version. No pyinfra, no I/O: tested with real captured
+"""Plain parsers of what the NVIDIA driver prints: `nvidia-smi` (the table and `--query-gpu` CSV)
+and /proc/driver/nvidia/version. No pyinfra, no I/O: tested with real captured
 outputs of every driver generation (tests/fixtures), used by the GpuInfo fact (facts/gpu.py,
 which re-exports them) and wherever such text is read.
 """
@@ -215,44 +215,6 @@ def parse_smi_query(text: str, fields: tuple[str, ...] | list[str] | None = None
             continue
         rows.append(row)
     return rows
-
-
-# ---------------------------------------------------------------------------------------------
-# nvidia-smi -q (the detailed report; not read by GpuInfo, parsed for tools and bug reports)
-# ---------------------------------------------------------------------------------------------
-
-_Q_FIELD = re.compile(r"^(?P<indent>\s*)(?P<key>[^:]+?)\s*:\s*(?P<value>.*)$")
-_Q_GPU = re.compile(r"^GPU ([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])\s*$")
-
-
-def parse_smi_details(text: str) -> dict:
-    """
-    Parse the header and per-GPU identity of ``nvidia-smi -q``.
-
-    + text: the report (``==============NVSMI LOG==============`` ...), possibly a fragment
-
-    Returns ``{"driver_version", "cuda_version", "gpus": [{"pci_bus_id", "name", "brand",
-    "architecture"}]}``; ``architecture`` ("Turing") exists from about the 510 series, else None.
-    """
-    result: dict[str, Any] = {"driver_version": None, "cuda_version": None, "gpus": []}
-    keys = {"Product Name": "name", "Product Brand": "brand", "Product Architecture": "architecture"}
-    for line in _clean_lines(text):
-        gpu = _Q_GPU.match(line.strip())
-        if gpu:
-            result["gpus"].append({"pci_bus_id": gpu.group(1), "name": None, "brand": None,
-                                   "architecture": None})
-            continue
-        field = _Q_FIELD.match(line)
-        if not field:
-            continue
-        key, value = field["key"].strip(), _version_or_none(field["value"].strip())
-        if not field["indent"] and key in ("Driver Version", "KMD Version"):
-            result["driver_version"] = value
-        elif not field["indent"] and key in ("CUDA Version", "CUDA UMD Version"):
-            result["cuda_version"] = value
-        elif result["gpus"] and key in keys and result["gpus"][-1][keys[key]] is None:
-            result["gpus"][-1][keys[key]] = value
-    return result
 
 
 # ---------------------------------------------------------------------------------------------

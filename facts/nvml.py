@@ -1,16 +1,13 @@
 """NVML through pynvml, where it is importable: the controller for `@local` hosts (see
-facts.gpu.local_gpu_info) and the verification script. Same shape as the nvidia-smi-derived part
-of the GpuInfo fact: driver_version, cuda_version, gpus (with compute_capability), error.
+facts.gpu.local_gpu_info). Same shape as the nvidia-smi-derived part of the GpuInfo fact:
+driver_version, cuda_version, gpus (with compute_capability), error. (The verification program
+asks pynvml itself: it runs under the env's python, without this project.)
 """
 
 from __future__ import annotations
 
 import warnings
 from typing import Any
-
-# ---------------------------------------------------------------------------------------------
-# NVML (where pynvml is importable: the controller for @local, the verification script)
-# ---------------------------------------------------------------------------------------------
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -11,18 +11,19 @@ that the state comes back.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 from packaging.version import Version
 
 from facts._sections import END_MARKER
 from facts.gpu import QUERY_FIELDS, QUERY_FIELDS_WITHOUT_CC
-from facts.verification import EXIT_MARKER, NO_PYTHON_MARKER, SCRIPT_PATH
+from facts.verification import EXIT_MARKER, NO_PYTHON_MARKER
+from facts.verify import base, framework, libraries
+from facts.verify.verdict import run_layers
 
-# The driver generation at which each nvidia-smi behaviour starts (shared/reference/versions.md):
-# `--query-gpu=compute_cap` is unknown to drivers <= 470 (exit 2), and GPU names gained the
-# "NVIDIA " prefix with the 495 series.
+# The driver generation at which each nvidia-smi behaviour starts: `--query-gpu=compute_cap` is
+# unknown to drivers <= 470 (exit 2, https://github.com/NVIDIA/TensorRT-LLM/pull/735), and GPU names
+# gained the "NVIDIA " prefix around the 495 series (https://github.com/NVIDIA/nvidia-docker/issues/1632).
 COMPUTE_CAP_FROM = Version("510")
 NVIDIA_PREFIX_FROM = Version("495")
 
@@ -202,7 +203,7 @@ def file_content(state: dict, path: str) -> list[str]:
 
 
 def file_contents(state: dict, paths: list[str]) -> list[str]:
-    """The output of facts.files_state.FileContents: per file a header with its line count (the
+    """The output of facts.files_state.FileTexts: per file a header with its line count (the
     file's lines plus the script's extra echo), then the file."""
     out = []
     for path in paths:
@@ -258,30 +259,20 @@ def env_by_prefix(state: dict, env_prefix: str) -> dict | None:
 
 # --------------------------------------------------------------------------- the verification
 
-def _load_verify_script():
-    """operations/scripts/verify_gpu.py as a module: its own run_layers builds the verdict, so the
-    verdict has the script's exact shape; only the layer checks are the model's."""
-    spec = importlib.util.spec_from_file_location("verify_gpu_for_the_model", SCRIPT_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-VERIFY = _load_verify_script()
 
 def verdict(state: dict, python: str, params: dict) -> dict:
     """The verdict the real script would print on this state, layer by layer."""
     env = env_by_prefix(state, params["env_prefix"])
     hook = state["files"].get(f"{params['env_prefix']}/etc/conda/activate.d/gpuws-cuda.sh")
-    fail = VERIFY.LayerFailure
+    fail = base.LayerFailure
 
     def driver_layer(params, found):
         loaded = state["driver"]["loaded"]
         if loaded is None or loaded != installed_driver(state):
             raise fail("NVML: Driver/library version mismatch" if loaded else "NVML: Driver Not Loaded",
-                       VERIFY.HINT_DRIVER_UNREACHABLE)
+                       base.HINT_DRIVER_UNREACHABLE)
         if not state["gpus"]:
-            raise fail("no GPU", VERIFY.HINT_NO_DEVICE)
+            raise fail("no GPU", base.HINT_NO_DEVICE)
         found["driver_version"] = loaded
         found["gpu"] = smi_name(state["gpus"][0], loaded)
         return f"driver {loaded}, {len(state['gpus'])} GPU(s)"
@@ -298,17 +289,17 @@ def verdict(state: dict, python: str, params: dict) -> dict:
             # without the activation hook ENV/lib is not on the loader path
             if hook is None or soname not in env.get("lib", []):
                 raise fail(f"{soname} does not load: {soname}: cannot open shared object file",
-                           VERIFY._library_hint(soname, params["env_prefix"]))
+                           libraries.library_hint(soname, params["env_prefix"]))
         return "loaded: " + ", ".join(f"{s} (env)" for s in params["libraries"])
 
     def tensorflow_layer(params, found):
         pip = env["pip"]
         if "tensorflow-gpu" not in pip:
             message = "ModuleNotFoundError: No module named 'tensorflow'"
-            raise fail("import tensorflow failed: " + message, VERIFY._import_hint(message, params["tensorflow"]))
+            raise fail("import tensorflow failed: " + message, framework.import_hint(message, params["tensorflow"]))
         if Version(pip.get("protobuf", "0")) >= Version("3.21"):
             message = "TypeError: Descriptors cannot not be created directly."
-            raise fail("import tensorflow failed: " + message, VERIFY._import_hint(message, params["tensorflow"]))
+            raise fail("import tensorflow failed: " + message, framework.import_hint(message, params["tensorflow"]))
         found["tensorflow"] = pip["tensorflow-gpu"]
         if found["tensorflow"] != params["tensorflow"]:
             raise fail(f"tensorflow {found['tensorflow']} != {params['tensorflow']}", "re-run the deploy")
@@ -319,7 +310,7 @@ def verdict(state: dict, python: str, params: dict) -> dict:
 
     checks = (("driver", driver_layer), ("cuda_driver", cuda_driver_layer), ("libraries", libraries_layer),
               ("tensorflow", tensorflow_layer), ("compute", compute_layer))
-    result = VERIFY.run_layers(params, checks)
+    result = run_layers(params, checks)
     result.update(host=state["hostname"], python=python_of(env), checked_at="2026-01-01T00:00:00Z")
     return result
 

@@ -12,7 +12,7 @@ import json
 from pyinfra.facts.server import LinuxDistribution
 
 from facts.conda import CondaInstall, CondaPackages
-from facts.files_state import FileContent, FileContents
+from facts.files_state import FileContent, FileTexts
 from facts.gpu import GpuInfo
 from facts.host import FreeDisk
 from facts.pip_env import PipPackages
@@ -113,7 +113,7 @@ def test_pip_file_disk_and_distro_facts_read_back_the_state():
     deactivate = f"{ENV}/etc/conda/deactivate.d/gpuws-cuda.sh"
     state["files"]["/tmp/no-newline"] = "last line"
     paths = [hook, deactivate, "/nope", "/tmp/no-newline"]
-    assert FileContents().process(render.file_contents(state, paths)) == {
+    assert FileTexts().process(render.file_contents(state, paths)) == {
         path: FileContent().process(render.file_content(state, path)) for path in paths}
     assert FreeDisk().process(render.free_disk(state, "/opt"))["free_mib"] == state["free_mib"]
     distro = LinuxDistribution().process(render.os_release(state))

@@ -55,11 +55,11 @@ def test_converged_host_reports_zero_changes(run_deploy):
     # One fact read per operation (pyinfra 3.10 has no fact cache), and one command per tool:
     # 3x GpuInfo (gate, driver, running driver), 2x CondaInstall (Miniconda, .condarc),
     # CondaPackages (the env: conda, python and packages), FileContent (pip.conf), PipPackages,
-    # FileContents (both hook files), GpuVerification. A new remote command on the no-op path
+    # FileTexts (both hook files), GpuVerification. A new remote command on the no-op path
     # must be a conscious choice.
     print(f"\nconverged no-op run: {len(run.commands['ws01'])} remote commands: {run.kinds('ws01')}")
     assert run.kinds("ws01") == ["GpuInfo"] * 3 + ["CondaInstall"] * 2 + [
-        "CondaPackages", "FileContent", "PipPackages", "FileContents", "GpuVerification"]
+        "CondaPackages", "FileContent", "PipPackages", "FileTexts", "GpuVerification"]
     state = run.states["ws01"]
     assert state["driver"] == before["driver"] and state["envs"] == before["envs"]
 

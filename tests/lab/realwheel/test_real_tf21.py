@@ -16,7 +16,7 @@ from tests.lab.e2e.runner import deploy
 from tests.lab.realwheel.conftest import build_bundle
 
 ENV = "/opt/miniconda3/envs/tf21"
-TF_GPU_210_SHA256 = "1e3e407b310e615bc63afc34b64157895a64181e1aebf9013f265f56fba04b79"  # PyPI, versions.md §1b
+TF_GPU_210_SHA256 = "1e3e407b310e615bc63afc34b64157895a64181e1aebf9013f265f56fba04b79"  # https://pypi.org/project/tensorflow-gpu/2.1.0/#files
 HOSTS = ("ws-off1", "ws-off2", "ws-off3")
 
 
@@ -127,11 +127,12 @@ def test_real_tensorflow_without_a_driver(offline_lab):
                      "h5_roundtrip_ok": True, "lstm_output": [1, 8]}
     assert "Descriptors cannot not be created directly" not in checks.stderr  # the protobuf pin
 
+    from facts.verification import verification_program
     from operations.verify import verification_params
     import stacks
 
     params = verification_params(ENV, stacks.resolve("tf21"), None)
-    script = open("operations/scripts/verify_gpu.py").read()
+    script = verification_program()
     verdict = ssh_python(lab, host, script, "--params-json", "'" + json.dumps(params) + "'")
     assert verdict.returncode == 3, verdict.stdout + verdict.stderr
     lines = verdict.stdout.strip().splitlines()

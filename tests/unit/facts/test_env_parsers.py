@@ -1,7 +1,7 @@
-"""conda, pip, CUDA and disk parsers against captured outputs (versions.md §8 F24-F28, local
-captures), and the env facts' scripts run for real against directories built here."""
+"""conda, pip, CUDA and disk parsers against captured outputs (tests/fixtures: each file's first
+line names its public source), and the env facts' scripts run for real against directories
+built here."""
 
-import json
 import os
 import subprocess
 import sys
@@ -11,14 +11,7 @@ import pytest
 from pyinfra.api import StringCommand
 from pyinfra_testing.util import get_command_string
 
-from facts.conda import (
-    CondaInstall,
-    CondaPackages,
-    parse_conda_env_list_json,
-    parse_conda_list_json,
-    parse_conda_plan,
-    parse_record_name,
-)
+from facts.conda import CondaInstall, CondaPackages, parse_record_name
 from facts.cuda import (
     EnvCudaLibraries,
     SystemCuda,
@@ -27,7 +20,7 @@ from facts.cuda import (
     parse_nvcc_version,
     shadowing_paths,
 )
-from facts.files_state import FileContent, FileContents
+from facts.files_state import FileContent, FileTexts
 from facts.host import FreeDisk, parse_df
 from facts.pip_env import PipPackages, normalize_name, parse_pip_list_json, parse_python_version
 
@@ -134,71 +127,6 @@ def test_record_names(filename, expected):
 @pytest.mark.parametrize("filename", ["history", "broken.json", "a-b.json", ""])
 def test_not_records(filename):
     assert parse_record_name(filename) is None
-
-
-def test_conda_plan_f26(fixture_text):
-    plain = parse_conda_plan(fixture_text("conda_plan_f26_defaults.txt"))
-    assert plain == {
-        "cudatoolkit": {"version": "10.1.243", "build": "h6bb024c_0", "channel": "pkgs/main"},
-        "cudnn": {"version": "7.6.5", "build": "cuda10.1_0", "channel": "pkgs/main"},
-        "cupti": {"version": "10.1.168", "build": "0", "channel": "pkgs/main"},
-    }
-    tuna = parse_conda_plan(fixture_text("conda_plan_f26_tuna_alias.txt"))
-    assert tuna["cudnn"] == {"version": "7.6.5", "build": "cuda10.1_0",
-                             "channel": "anaconda/pkgs/main"}
-
-
-def test_conda_env_list_windows_f27(fixture_text):
-    text = fixture_text("conda_env_list_f27_windows.txt")
-    text = text[text.index("{"):]  # drop the "> conda env list --json" prompt line
-    assert parse_conda_env_list_json(text) == [
-        {"name": "base", "path": "C:\\Miniconda3", "base": True},
-        {"name": "my-first-env", "path": "C:\\Miniconda3\\envs\\my-first-env", "base": False},
-        {"name": "test_project", "path": "C:\\Miniconda3\\envs\\test_project", "base": False},
-    ]
-
-
-def test_conda_env_list_old_conda_without_base_f27(fixture_text):
-    text = fixture_text("conda_env_list_f27_old_no_base.txt")
-    text = text[text.index("{"):]
-    envs = parse_conda_env_list_json(text)
-    assert [env["name"] for env in envs] == ["custom-env-1", "custom-env-2"]
-    assert not any(env["base"] for env in envs)
-
-
-def test_conda_env_list_envs_details(fixture_text):
-    envs = parse_conda_env_list_json(fixture_text("conda_env_list_25.11_envs_details_composed.txt"))
-    assert envs == [
-        {"name": "base", "path": "/opt/miniconda3", "base": True},
-        {"name": "tf21", "path": "/opt/miniconda3/envs/tf21", "base": False},
-        {"name": None, "path": "/home/lab/projects/scratch-env", "base": False},
-    ]
-
-
-def test_conda_env_list_table_despite_json_flag():
-    table = "# conda environments:\n#\nbase                  *  /opt/conda\ntf21                     /opt/conda/envs/tf21\n"
-    assert parse_conda_env_list_json(table) == [
-        {"name": "base", "path": "/opt/conda", "base": True},
-        {"name": "tf21", "path": "/opt/conda/envs/tf21", "base": False},
-    ]
-
-
-def test_conda_list_f28(fixture_text):
-    excerpt = fixture_text("conda_list_f28_excerpt.txt").rstrip()
-    assert excerpt.endswith("},")  # the source excerpt stops inside the list: close it
-    records = json.loads(excerpt[:-1] + "]")
-    records.append({"base_url": "https://pypi.org/", "build_number": 0, "build_string": "pypi_0",
-                    "channel": "pypi", "dist_name": "debugpy-1.6.0-pypi_0", "name": "debugpy",
-                    "platform": "pypi", "version": "1.6.0"})  # shape from conda issue 11683
-    records.append({"base_url": "https://pypi.org/", "build_number": 0, "build_string": "pypi_0",
-                    "channel": "pypi", "dist_name": "Keras_Applications-1.0.8-pypi_0",
-                    "name": "Keras_Applications", "platform": "pypi", "version": "1.0.8"})
-    parsed = parse_conda_list_json(json.dumps(records))
-    assert parsed["conda"] == {
-        "_libgcc_mutex": {"version": "0.1", "build": "main", "channel": "pkgs/main"},
-        "_openmp_mutex": {"version": "5.1", "build": "1_gnu", "channel": "pkgs/main"},
-    }
-    assert parsed["pypi"] == {"debugpy": "1.6.0", "keras-applications": "1.0.8"}
 
 
 def make_conda_prefix(root: Path, envs: dict, condarc: str | None):
@@ -410,7 +338,7 @@ def test_file_contents_reads_several_files_like_file_content(tmp_path):
     for name, text in texts.items():
         (tmp_path / name).write_text(text)
     paths = [str(tmp_path / name) for name in [*texts, "absent", "it's absent"]]
-    result = run_fact(FileContents, paths=paths)
+    result = run_fact(FileTexts, paths=paths)
     assert result == {path: run_fact(FileContent, path=path) for path in paths}
     assert list(result) == paths
-    assert run_fact(FileContents, paths=[]) == {}
+    assert run_fact(FileTexts, paths=[]) == {}

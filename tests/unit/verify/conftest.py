@@ -1,5 +1,5 @@
-"""Fixtures for the verification tests: the script loaded as a module, and fakes for its
-boundaries (NVML, nvidia-smi, libcuda/ctypes, /proc/self/maps, TensorFlow).
+"""Fixtures for the verification tests: fakes for the boundaries of facts/verify (NVML,
+nvidia-smi, libcuda/ctypes, /proc/self/maps, TensorFlow).
 
 The fakes stand in for what this machine cannot have (a GPU, a driver, a CUDA TensorFlow); the
 script's own logic runs for real against them.
@@ -7,8 +7,8 @@ script's own logic runs for real against them.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
-import importlib.util
 import json
 import os
 import shutil
@@ -20,22 +20,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-SCRIPT = ROOT / "operations" / "scripts" / "verify_gpu.py"
+from facts.verify import libraries
 
 TF21_LIBRARIES = [
     "libcudart.so.10.1", "libcublas.so.10", "libcufft.so.10", "libcurand.so.10",
     "libcusolver.so.10", "libcusparse.so.10", "libcudnn.so.7",
 ]
-
-
-@pytest.fixture
-def vg():
-    """A fresh copy of operations/scripts/verify_gpu.py, imported as a module."""
-    spec = importlib.util.spec_from_file_location("verify_gpu_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def host_has_nvidia_driver() -> bool:
@@ -139,7 +129,7 @@ class FakeLibCuda:
 
 
 @pytest.fixture
-def libs(monkeypatch, vg):
+def libs(monkeypatch):
     """libs({soname: object}) makes ctypes.CDLL load exactly those; others fail like dlopen."""
     loaded = []
 
@@ -150,18 +140,18 @@ def libs(monkeypatch, vg):
                 return available[name]
             raise OSError(f"{name}: cannot open shared object file: No such file or directory")
 
-        monkeypatch.setattr(vg.ctypes, "CDLL", cdll)
+        monkeypatch.setattr(ctypes, "CDLL", cdll)
         return loaded
 
     return install
 
 
 @pytest.fixture
-def maps(monkeypatch, vg):
+def maps(monkeypatch):
     """maps(paths) makes /proc/self/maps show these files mapped."""
 
     def install(paths):
-        monkeypatch.setattr(vg, "loaded_library_paths", lambda: set(paths))
+        monkeypatch.setattr(libraries, "loaded_library_paths", lambda: set(paths))
 
     return install
 
