@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 
 from pyinfra.api.exceptions import PyinfraError
+
+# --data values mean what they mean to `pyinfra --data` (true/false, ints, JSON, else a string);
+# pyinfra exposes that parser only in its CLI package.
 from pyinfra_cli.util import parse_cli_arg
 
 from tools.report.collect import collect

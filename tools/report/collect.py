@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 from dataclasses import dataclass, field
 
 import gevent
@@ -23,8 +24,10 @@ from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.state import StateStage
 from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
+
+# pyinfra has no public API that reads an inventory file; the CLI's own reader keeps the report's
+# hosts and data exactly those of `pyinfra INVENTORY ...` (groups, host tuples, @connectors).
 from pyinfra_cli.inventory import make_inventory
-from pyinfra_cli.util import load_deploy_file
 
 import stacks
 from deploys.desired import desired_state
@@ -33,7 +36,7 @@ from facts.files_state import FileContent
 from facts.cuda import EnvCudaLibraries, SystemCuda
 from facts.gpu import GpuInfo, local_gpu_info
 from facts.pip_env import PipPackages
-from operations.commands import HostFailure
+from operations.util.commands import HostFailure
 from operations.verify import VERDICT_RELATIVE_PATH
 
 
@@ -76,7 +79,9 @@ def collect(inventory_path: str, deploy: str = "deploys/tf21.py", data: dict | N
     """Connect to every host of the inventory and report on it; unreachable hosts are reported too."""
     override = dict(data or {})
     override["verify_gpu"] = False  # never compute on the GPU from a report
-    pyinfra.is_cli = True  # the deploy file is loaded exactly as the CLI loads it
+    # CLI mode: operations are ordered by their line in the deploy file, as `pyinfra` orders them,
+    # so one step has one name on every host even where hosts take different branches.
+    pyinfra.is_cli = True
     state = State(check_for_changes=True)
     ctx_state.set(state)
     config = Config(CONNECT_TIMEOUT=10)
@@ -94,7 +99,7 @@ def collect(inventory_path: str, deploy: str = "deploys/tf21.py", data: dict | N
             reports[host.name].connected = True
         # one greenlet per host, as pyinfra itself reads facts: the fleet in parallel
         gevent.joinall([state.pool.spawn(_read_facts, host, reports[host.name]) for host in active], raise_error=True)
-        load_deploy_file(state, deploy)
+        _dry_run(state, deploy, active)
         for host in active:
             reports[host.name].drift = _drift(state, host)
     finally:
@@ -164,6 +169,18 @@ def _version_build(record: dict | None) -> str | None:
     return f"{record.get('version')} {record.get('build') or ''}".strip()
 
 
+def _dry_run(state: State, deploy: str, hosts: list) -> None:
+    """Run the deploy file once per host, in parallel, as `pyinfra INVENTORY DEPLOY` does. The state
+    checks for changes, so each operation only generates its commands: nothing runs on a host."""
+    state.current_deploy_filename = state.current_exec_filename = deploy
+
+    def load(host) -> None:
+        with ctx_config.use(state.config.copy()), ctx_host.use(host):
+            runpy.run_path(deploy)
+
+    gevent.joinall([state.pool.spawn(load, host) for host in hosts], raise_error=True)
+
+
 def _drift(state: State, host) -> list[dict]:
     """The deploy's operations that would change this host (or fail it), in deploy order."""
     items = []
@@ -171,12 +188,12 @@ def _drift(state: State, host) -> list[dict]:
         if op_hash not in host.op_hash_order:
             continue
         op_data = state.get_op_data_for_host(host, op_hash)
-        if not op_data.operation_meta._maybe_is_change:
-            continue
-        name = ", ".join(sorted(state.get_op_meta(op_hash).names))
-        # The dry run stopped at the first command; ask again for it to tell a change from a failure.
         with ctx_host.use(host):
+            if not op_data.operation_meta.will_change:
+                continue
+            # The dry run stopped at the first command; ask again for it to tell a change from a failure.
             first = next(iter(op_data.command_generator()), None)
+        name = ", ".join(sorted(state.get_op_meta(op_hash).names))
         if isinstance(first, HostFailure):
             items.append({"step": name, "kind": "failure", "detail": first.message})
             break  # a failing step stops the host: later steps would only echo the same cause
