@@ -199,8 +199,7 @@ def env(
     min_free_mib: int | None = None,
 ):
     """
-    Make the conda env ``env_name`` with python ``X.Y`` and the stack's conda packages, installing
-    only what is missing or wrong, in one conda call.
+    Make the conda env ``env_name`` with the stack's python and conda packages, in one conda call.
 
     + prefix: the conda root prefix (``PREFIX/bin/conda`` is called)
     + env_name: the env's name, e.g. ``tf21``; it lives in ``PREFIX/envs/NAME``
@@ -215,8 +214,9 @@ def env(
       conda-meta still lists its package) gets its package force-reinstalled
     + min_free_mib: free disk (MiB) needed under ``prefix`` before an env is created; None: no check
 
-    A package matches when its version equals or extends the wanted one (10.1 -> 10.1.243) and
-    its build is equal when one is given. A user's extra packages are never deleted silently.
+    Only what is missing or wrong is installed: a package matches when its version equals or
+    extends the wanted one (10.1 -> 10.1.243) and its build is equal when one is given. A user's
+    extra packages are never deleted silently.
 
     **Example:**
 

@@ -57,7 +57,7 @@ def test_no_parameter_is_a_pyinfra_global_argument(name):
 def test_docstring_is_the_pyinfra_way(name):
     doc = inspect.cleandoc(OPERATIONS[name]._inner.__doc__ or "")
     summary, _, rest = doc.partition("\n")
-    assert summary.strip() and len(summary) <= 100, summary  # one line
+    assert summary.strip() and len(summary) <= 100 and not rest.splitlines()[0].strip(), summary  # one line
     for parameter in inspect.signature(OPERATIONS[name]._inner).parameters:
         assert f"+ {parameter}:" in doc or f", {parameter}:" in doc or f"+ {parameter}," in doc, parameter
     assert "**Example:**" in rest and f"{name}(" in rest.split("**Example:**")[1]
