@@ -11,9 +11,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAB_SOURCES = Path(__file__).resolve().parent
 
-# The lab's private network: it exists only inside namespaces the lab creates.
-CONTROLLER_NETNS = "gpuws-ctl"
-HOST_NETNS_PREFIX = "gpuws-"
+# The lab's private network: it exists only inside namespaces the lab creates. GPUWS_LAB_NAME
+# (default "gpuws") names them, so two labs with their own GPUWS_LAB_DIR can run side by side
+# (the bridge and addresses live inside the controller namespace and may repeat).
+LAB_NAME = os.environ.get("GPUWS_LAB_NAME") or "gpuws"
+CONTROLLER_NETNS = f"{LAB_NAME}-ctl"
+HOST_NETNS_PREFIX = f"{LAB_NAME}-"
 BRIDGE = "gpuwsbr0"
 SUBNET_PREFIX = "10.250.0"
 MIRROR_ADDRESS = f"{SUBNET_PREFIX}.1"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from . import control, network, state
-from .paths import REPO_ROOT, LabPaths
+from .paths import CONTROLLER_NETNS, REPO_ROOT, LabPaths
 
 # tool -> Debian package that provides it
 REQUIRED_TOOLS = {
@@ -57,7 +57,7 @@ def leftovers(paths: LabPaths) -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
     for line in out.splitlines():
         pid, stat, args = line.split(None, 2)
-        if "Z" not in stat and ("supervise.sh" in args or str(paths.mirror) in args):
+        if "Z" not in stat and str(paths.root) in args and ("supervise.sh" in args or str(paths.mirror) in args):
             found.append(f"process {pid} {args}")
     return found
 
@@ -78,7 +78,7 @@ class Lab:
 
     def ensure_up(self) -> None:
         current = state.read(self.paths)
-        if not current or current["spec"] != str(self.spec_path) or not network.exists("gpuws-ctl"):
+        if not current or current["spec"] != str(self.spec_path) or not network.exists(CONTROLLER_NETNS):
             control.up(str(self.spec_path), self.paths)
 
     def ssh(self, host: str, command: str, user: str = "root", timeout: float = 300,
