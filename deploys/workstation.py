@@ -29,6 +29,10 @@ from operations.util.condarc import condarc_preset
 
 @deploy("NVIDIA driver")
 def nvidia_driver(desired: DesiredState):
+    """A driver at or above the stack's minimum, running (rebooted into when it changed and allowed).
+
+    + desired: the host's desired state (deploys/desired.py)
+    """
     cfg, stack = desired.config, desired.stack
     driver.nvidia_driver(
         name=f"Driver >= {stack['min_driver']}",
@@ -54,6 +58,11 @@ def nvidia_driver(desired: DesiredState):
 
 @deploy("Offline bundle")
 def offline_bundle(cfg: dict, held: dict):
+    """The controller's offline bundle on the host (only the files it does not hold yet travel).
+
+    + cfg: the validated data (`bundle`, `bundle_dest`)
+    + held: deploys/offline.load(): the bundle's manifest and the files a host must hold
+    """
     bundle.synced(
         name="Bundle on the host",
         src=cfg["bundle"],
@@ -65,6 +74,10 @@ def offline_bundle(cfg: dict, held: dict):
 
 @deploy("Conda")
 def conda(desired: DesiredState):
+    """Miniconda, its `.condarc`, and the stack's env with its python and conda packages.
+
+    + desired: the host's desired state (deploys/desired.py)
+    """
     cfg, stack = desired.config, desired.stack
     prefix = cfg["conda_prefix"]
     conda_ops.miniconda(
@@ -103,6 +116,10 @@ def conda(desired: DesiredState):
 
 @deploy("Stack packages")
 def stack_packages(desired: DesiredState):
+    """The env's pip config, the stack's pip requirements and the CUDA activation hook.
+
+    + desired: the host's desired state (deploys/desired.py)
+    """
     cfg, stack, env = desired.config, desired.stack, desired.env_prefix
     pip.config(
         name="Env pip config",
@@ -125,6 +142,10 @@ def stack_packages(desired: DesiredState):
 
 @deploy("GPU verification")
 def gpu_verification(desired: DesiredState):
+    """The layered GPU verification of the env; the host keeps its verdict for the fleet report.
+
+    + desired: the host's desired state (deploys/desired.py)
+    """
     verify.gpu_stack(name="Layered GPU verification", env_prefix=desired.env_prefix, stack=desired.stack)
 
 
