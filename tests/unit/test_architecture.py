@@ -1,4 +1,5 @@
-"""The rooms' imports run one way: tools -> deploys -> operations -> facts -> stacks.
+"""The rooms' imports run one way: tools -> deploys -> operations -> facts -> stacks; and the
+repository is self-contained.
 
 Every import of every production module is read from its source (ast, nothing is executed),
 lazy imports inside functions included. docs/architecture.md describes the rooms and why the
@@ -8,6 +9,7 @@ arrows run down.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,33 @@ def test_imports_are_read_as_python_resolves_them(tmp_path, module, source, expe
     path = tmp_path / ("__init__.py" if module == "stacks" else "module.py")
     path.write_text(source)
     assert _imports(module, path) == expected
+
+
+# Documents the project was started from, which are not in the repository.
+OUTSIDE_DOCUMENTS = re.compile(r"DESIGN\.md|INTERFACES\.md|pyinfra[- ]notes|versions\.md|shared/reference")
+TEXT_SUFFIXES = {".py", ".md", ".yaml", ".yml", ".json", ".txt", ".toml", ".sh"}
+
+
+def _project_files():
+    for room in [*PRODUCTION, "lab", "tests", "docs"]:
+        for path in sorted((ROOT / room).rglob("*")):
+            if path.is_file() and path.suffix in TEXT_SUFFIXES and "__pycache__" not in path.parts:
+                yield path
+    yield from (ROOT / "README.md", ROOT / "dev", ROOT / "pyproject.toml")
+
+
+def test_nothing_refers_to_documents_outside_the_repository():
+    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()[:120]}"
+             for path in _project_files() if path != Path(__file__)
+             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+             if OUTSIDE_DOCUMENTS.search(line)]
+    assert found == [], "cite a public URL or a file under docs/ instead:\n" + "\n".join(found)
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted(ROOT.glob("*/README.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text()):
+            if "://" not in target and not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert broken == [], "\n".join(broken)
