@@ -10,18 +10,24 @@ Data precedence is pyinfra's: `--data` > host data > group data > these defaults
 from __future__ import annotations
 
 import difflib
+import os
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from pyinfra.api.exceptions import PyinfraError
 
+from deploys import data_checks
+from deploys.data_checks import DataError
+
 
 @dataclass(frozen=True)
 class Setting:
-    """One data key: its default, its kind (a key of `_CHECKS`) and the README's one-line help."""
+    """One data key: its default, its kind (type and content, deploys/data_checks.py) and the README's help."""
 
     default: Any
-    kind: str  # "str", "bool", "int", "list", "dict", "str|none"
+    kind: str  # a key of deploys/data_checks.KINDS: "str", "bool", "int", "path", "url|none", "names", ...
     help: str
 
 
@@ -41,7 +47,7 @@ SETTINGS: dict[str, Setting] = {
     # NVIDIA driver
     "nvidia_driver_branch": Setting("535", "str", "Driver branch installed when the running driver is absent or too old."),
     "nvidia_driver_packages": Setting(
-        None, "list|none",
+        None, "names|none",
         "Driver packages (`{branch}` is substituted). Default by distro: Ubuntu `nvidia-driver-{branch}`, "
         "Debian `nvidia-driver`, RHEL family dnf module `nvidia-driver:{branch}-dkms`.",
     ),
@@ -57,10 +63,10 @@ SETTINGS: dict[str, Setting] = {
     "reboot_delay": Setting(20, "int", "Seconds to wait after `reboot` before reconnecting (pyinfra crashes if it reconnects to the old sshd)."),
     "reboot_timeout": Setting(600, "int", "Seconds to wait for the host to come back after a reboot."),
     # Miniconda
-    "conda_prefix": Setting("/opt/miniconda3", "str", "Where Miniconda is (or gets) installed; conda is always called by absolute path."),
-    "miniconda_url": Setting(_MINICONDA_URL, "str|none", "Installer URL (a mirror works) downloaded on the host when conda is absent."),
-    "miniconda_sha256": Setting(_MINICONDA_SHA256, "str|none", "sha256 of the installer; the install is refused without one unless allowed."),
-    "miniconda_file": Setting(None, "str|none", "Installer file on the controller, pushed to the host instead of downloading."),
+    "conda_prefix": Setting("/opt/miniconda3", "path", "Where Miniconda is (or gets) installed; conda is always called by absolute path."),
+    "miniconda_url": Setting(_MINICONDA_URL, "url|none", "Installer URL (a mirror works) downloaded on the host when conda is absent."),
+    "miniconda_sha256": Setting(_MINICONDA_SHA256, "sha256|none", "sha256 of the installer; the install is refused without one unless allowed."),
+    "miniconda_file": Setting(None, "local_path|none", "Installer file on the controller, pushed to the host instead of downloading."),
     "miniconda_allow_unverified": Setting(False, "bool", "Install a Miniconda installer that has no sha256 (not recommended)."),
     "conda_profile_hook": Setting(False, "bool", "Write /etc/profile.d/gpuws-conda.sh so interactive login shells can `conda activate` (never touches users' rc files)."),
     "min_free_mib": Setting(4096, "int", "Free disk (MiB) required at the conda prefix before installing Miniconda or the env."),
@@ -69,21 +75,22 @@ SETTINGS: dict[str, Setting] = {
         "defaults", "str",
         "`.condarc` preset: `defaults`, `conda-forge`, `tuna`, `bfsu`, or `mirror` (uses conda_mirror_url).",
     ),
-    "conda_mirror_url": Setting(None, "str|none", "Base URL of a conda channel mirror, for the `mirror` preset (e.g. a lab or LAN mirror)."),
-    "condarc_extra": Setting({}, "dict", "Extra `.condarc` keys merged over the preset (e.g. `{\"ssl_verify\": false}`)."),
-    "conda_local_files": Setting([], "list", "Conda package files already on the host, installed explicitly (implies --no-deps)."),
-    "pip_index_url": Setting(None, "str|none", "pip index URL for the env (written to ENV/pip.conf), e.g. a TUNA mirror."),
-    "pip_extra_index_urls": Setting([], "list", "Extra pip index URLs."),
-    "pip_find_links": Setting([], "list", "pip --find-links locations (a wheelhouse directory or URL)."),
+    "conda_mirror_url": Setting(None, "url|none", "Base URL of a conda channel mirror, for the `mirror` preset (e.g. a lab or LAN mirror)."),
+    "conda_mirror_allow_http": Setting(False, "bool", "Allow a plain-http conda_mirror_url (packages and their index then travel unprotected; use https where you can)."),
+    "condarc_extra": Setting({}, "condarc", "Extra `.condarc` keys merged over the preset (e.g. `{\"channel_priority\": \"strict\"}`); not the channel keys the preset writes."),
+    "conda_local_files": Setting([], "conda_files", "Conda package files already on the host, installed explicitly (implies --no-deps)."),
+    "pip_index_url": Setting(None, "url|none", "pip index URL for the env (written to ENV/pip.conf), e.g. a TUNA mirror."),
+    "pip_extra_index_urls": Setting([], "urls", "Extra pip index URLs."),
+    "pip_find_links": Setting([], "locations", "pip --find-links locations (a wheelhouse directory or URL)."),
     "pip_no_index": Setting(False, "bool", "Install only from pip_find_links (offline)."),
-    "pip_trusted_hosts": Setting([], "list", "Hosts pip may reach over plain HTTP; only what you list here is trusted."),
+    "pip_trusted_hosts": Setting([], "hosts", "Hosts pip may reach over plain HTTP; only what you list here is trusted."),
     # Offline
     "bundle": Setting(
-        None, "str|none",
+        None, "local_path|none",
         "Offline bundle folder on the controller (`python -m tools.bundle`): pushed once to each host, then "
         "Miniconda, conda and pip install from it with no other network.",
     ),
-    "bundle_dest": Setting("/var/cache/gpuws/bundle", "str", "Where the offline bundle is kept on each host."),
+    "bundle_dest": Setting("/var/cache/gpuws/bundle", "path", "Where the offline bundle is kept on each host."),
     # Env
     "conda_env_recreate": Setting(False, "bool", "Rebuild an env whose python is wrong (a backup of its package lists is kept); False fails the host."),
     # Verification
@@ -102,21 +109,16 @@ def _copy(value: Any) -> Any:
     return value
 
 
-_CHECKS = {
-    "str": lambda v: isinstance(v, str) and v != "",
-    "bool": lambda v: isinstance(v, bool),
-    "int": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-    "list": lambda v: isinstance(v, (list, tuple)),
-    "dict": lambda v: isinstance(v, dict),
-    "str|none": lambda v: v is None or (isinstance(v, str) and v != ""),
-    "list|none": lambda v: v is None or isinstance(v, (list, tuple)),
-}
-
+# Values that must be one of a few words; the kind's check runs first.
 _CHOICES = {
     "conda_channel_family": ("defaults", "conda-forge"),
     "conda_channel_preset": ("defaults", "conda-forge", "tuna", "bfsu", "mirror"),
     "target_os": ("linux", "windows"),
     "nvidia_driver_package_manager": (None, "apt", "dnf"),
+}
+# Values with a shape of their own (checked after the kind); the text says what is expected.
+_SHAPES = {
+    "nvidia_driver_branch": (re.compile(r"^(auto|[0-9]{3,4})$"), "`auto` or a driver branch number such as 535"),
 }
 
 
@@ -129,42 +131,76 @@ def validate(data: Any) -> dict[str, Any]:
 
         cfg = validate(host.data)  # {"stack": "tf21", "conda_prefix": "/opt/miniconda3", ...}
 
-    PyinfraError makes the CLI print `pyinfra error in deploys/...: <message>` and exit non-zero
-    while the deploy is still being prepared, i.e. before any operation runs on any host.
+    Values are coerced as people type them (`--data nvidia_driver_branch=470` gives the int 470:
+    it becomes "470"; one path where a list is expected becomes a list; yes/no for booleans), then
+    checked for type and content (deploys/data_checks.py). PyinfraError makes the CLI print
+    `pyinfra error in deploys/...: <message>` and exit non-zero while the deploy is still being
+    prepared, i.e. before any command runs on any host.
     """
-    _reject_misspelt_keys(data.dict())
-    values = {key: data.get(key, setting.default) for key, setting in SETTINGS.items()}
-    for key, value in values.items():
-        setting = SETTINGS[key]
-        if not _CHECKS[setting.kind](value):
-            raise PyinfraError(
-                f"data {key}={value!r} is not a valid {setting.kind}: {setting.help} "
-                f"(fix it in the inventory/group data or with --data {key}=...)"
-            )
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise PyinfraError(
-                f"data {key}={value!r} is not one of {', '.join(str(c) for c in _CHOICES[key])} "
-                f"(fix it in the inventory/group data or with --data {key}=...)"
-            )
-    if values["conda_channel_preset"] == "mirror" and not values["conda_mirror_url"]:
-        raise PyinfraError("data conda_channel_preset='mirror' needs conda_mirror_url (the channel's base URL)")
-    for key in ("conda_prefix", "bundle_dest"):
-        if not values[key].startswith("/"):
-            raise PyinfraError(f"data {key}={values[key]!r} must be an absolute path")
+    _reject_unknown_keys(data.dict())
+    values = {}
+    for key, setting in SETTINGS.items():
+        value = data.get(key, setting.default)
+        try:
+            value = data_checks.check(setting.kind, value)
+            if key in _CHOICES and value not in _CHOICES[key]:
+                raise DataError("one of " + ", ".join(str(c) for c in _CHOICES[key]))
+            if key in _SHAPES and value is not None and not _SHAPES[key][0].match(str(value)):
+                raise DataError(_SHAPES[key][1])
+        except DataError as e:
+            raise PyinfraError(_bad_value(key, value, str(e)))
+        values[key] = value
+    _check_combinations(values)
     return values
 
 
-# Data keys with these prefixes belong to this project: an unknown one is a typo that would
-# otherwise be ignored silently (pyinfra's own keys, such as ssh_user or _sudo, are left alone).
-_OUR_PREFIXES = ("nvidia_", "conda_", "miniconda_", "pip_", "condarc_", "reboot_", "verify_", "bundle_")
+def _bad_value(key: str, value: Any, expected: str) -> str:
+    """One line: the value, what was expected, how to fix it, then (apart) what the key is for."""
+    return (
+        f"data {key}={value!r} is not valid: expected {expected}; fix it in the inventory/group data "
+        f"or with --data {key}=... [{key}: {SETTINGS[key].help}]"
+    )
 
 
-def _reject_misspelt_keys(data: dict) -> None:
+def _check_combinations(values: dict) -> None:
+    installer = values["miniconda_file"]
+    if installer and not os.path.isfile(installer):
+        raise PyinfraError(f"data miniconda_file={installer!r} is not a file on the controller: give the installer's path")
+    if values["conda_channel_preset"] == "mirror" and not values["conda_mirror_url"]:
+        raise PyinfraError("data conda_channel_preset='mirror' needs conda_mirror_url (the channel's base URL)")
+    mirror = values["conda_mirror_url"]
+    if mirror and mirror.startswith("http://") and not values["conda_mirror_allow_http"]:
+        raise PyinfraError(
+            f"data conda_mirror_url={mirror!r} is plain http: conda would install root-owned packages that anyone "
+            f"on the network can swap; use https, or opt in with conda_mirror_allow_http=true"
+        )
+
+
+# Data keys that are not the deploy's but pass: pyinfra's global-argument overrides (`_sudo`,
+# `_sudo_user`, ...: https://docs.pyinfra.com/en/3.x/arguments.html), the connectors' own keys
+# (ssh_*, docker_*, fake_*: each connector's `data_meta`), the simulated lab's `lab_*` keys, and
+# `site_*`: the prefix for a lab's own data (README, "Data keys"). Anything else is a typo
+# (`stak=tf22`) that would otherwise be ignored while the default is converged.
+SITE_PREFIXES = ("_", "lab_", "site_")
+
+
+@lru_cache(maxsize=1)
+def _connector_keys() -> frozenset:
+    from pyinfra.api.connectors import get_all_connectors
+
+    return frozenset(key for connector in get_all_connectors().values() for key in (getattr(connector, "data_meta", None) or {}))
+
+
+def _reject_unknown_keys(data: dict) -> None:
     for key in data:
-        if key.startswith(_OUR_PREFIXES) and key not in SETTINGS:
-            close = difflib.get_close_matches(key, SETTINGS, n=1)
-            hint = f"did you mean {close[0]}?" if close else "see the data table in README.md"
-            raise PyinfraError(f"unknown data key {key}: {hint}")
+        if key in SETTINGS or (isinstance(key, str) and key.startswith(SITE_PREFIXES)) or key in _connector_keys():
+            continue
+        close = difflib.get_close_matches(str(key), SETTINGS, n=1)
+        hint = f"did you mean {close[0]}?" if close else "see the data table in README.md"
+        raise PyinfraError(
+            f"unknown data key {key}: {hint} (a lab's own data keys start with site_; pyinfra's start with _ or "
+            f"their connector's prefix, e.g. ssh_)"
+        )
 
 
 def markdown_table() -> str:

@@ -26,7 +26,7 @@ def test_data_names_the_stack_and_the_prefix():
 
 @pytest.mark.parametrize("data, message", [
     ({"stack": "tensorflow==7.0.0"}, "tensorflow==7.0.0"),
-    ({"conda_prefix": "miniconda3"}, "data conda_prefix='miniconda3' must be an absolute path"),
+    ({"conda_prefix": "miniconda3"}, "data conda_prefix='miniconda3' is not valid: expected an absolute path"),
 ])
 def test_bad_data_stops_with_one_line(data, message):
     with pytest.raises(PyinfraError) as error:

@@ -34,13 +34,14 @@ def test_defaults_validate():
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"nvidia_driver_upgrade": "maybe"}, "data nvidia_driver_upgrade='maybe' is not a valid bool"),
-        ({"reboot_delay": -1}, "data reboot_delay=-1 is not a valid int"),
-        ({"conda_channel_preset": "tsinghua"}, "is not one of defaults, conda-forge, tuna, bfsu, mirror"),
+        ({"nvidia_driver_upgrade": "maybe"}, "data nvidia_driver_upgrade='maybe' is not valid: expected a boolean"),
+        ({"reboot_delay": -1}, "data reboot_delay=-1 is not valid: expected a whole number >= 0"),
+        ({"conda_channel_preset": "tsinghua"}, "expected one of defaults, conda-forge, tuna, bfsu, mirror"),
         ({"conda_channel_preset": "mirror"}, "needs conda_mirror_url"),
-        ({"conda_prefix": "miniconda3"}, "must be an absolute path"),
+        ({"conda_prefix": "miniconda3"}, "expected an absolute path"),
         ({"nvidia_drvier_branch": "470"}, "unknown data key nvidia_drvier_branch: did you mean nvidia_driver_branch?"),
-        ({"nvidia_driver_package_manager": "yum"}, "is not one of"),
+        ({"stak": "tf22"}, "unknown data key stak: did you mean stack?"),
+        ({"nvidia_driver_package_manager": "yum"}, "expected one of"),
     ],
 )
 def test_bad_values_give_one_line(data, message):
