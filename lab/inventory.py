@@ -71,6 +71,8 @@ def deploy_data(mirror_url: str, paths: LabPaths) -> dict:
         "miniconda_sha256": sha256,
         "conda_channel_preset": "mirror",
         "conda_mirror_url": f"{mirror_url}/conda/lab",
+        # the lab mirror serves plain http inside the lab's own network namespace
+        "conda_mirror_allow_http": True,
         "pip_find_links": [f"{mirror_url}/wheels/"],
         "pip_no_index": True,
         # pip 20 ignores an http:// find-links location unless its host is trusted

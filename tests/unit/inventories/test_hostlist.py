@@ -35,8 +35,11 @@ def test_example_host_list_loads():
         ("hosts: [a]", "needs a `groups:` mapping"),
         ("groups: {g: {hosts: [a]}}\nextra: 1", "unknown top-level key(s) ['extra']"),
         ("groups: {g: {data: {}}}", "group g needs a `hosts:` list"),
-        ("groups: {g: [a, a]}", "host a is listed twice"),
-        ("groups: {g: [a], h: [a]}", "host a is listed twice"),
+        ("groups: {g: [a, a]}", "host a is listed twice in group g"),
+        ("groups:\n  g: [a]\n  g: [b]\n", "line 3 is not valid YAML: key 'g' appears twice"),
+        ("groups: {g: {hosts: [a], data: {x: 1, x: 2}}}", "key 'x' appears twice"),
+        ("groups: {g: []}", "group g has no hosts"),
+        ("groups: {g: {hosts: [a], vars: {}}}", "group g has unknown key(s) ['vars']"),
         ("groups: {g: [{name: a, port: 22}]}", "unknown key(s) ['port']; use `data:`"),
         ("groups: {g: [{name: a, data: [1]}]}", "host a data must be a mapping"),
         ("groups: {all: [a]}", "group name 'all' must be an identifier"),
@@ -64,3 +67,34 @@ def test_pyinfra_reads_the_lab_inventory(tmp_path):
     assert out.returncode == 0, out.stderr
     text = out.stdout + out.stderr
     assert "@fake/ws1" in text and "@fake/ws2" in text and "room1" in text
+
+
+def test_a_host_may_be_in_several_groups(tmp_path):
+    groups = load_groups(write(tmp_path, "groups:\n  room1: {hosts: [a, b], data: {x: 1}}\n  gpu: {hosts: [a], data: {x: 2}}\n"))
+    assert groups["room1"][0] == ["a", "b"] and groups["gpu"][0] == ["a"]
+    assert groups["all"][0] == ["a", "b"]
+
+
+def test_group_data_precedence_is_the_files_order(tmp_path):
+    """pyinfra merges a host's groups in the inventory's order: the later group wins (README)."""
+    from pyinfra.api import Inventory
+
+    groups = load_groups(write(tmp_path, "groups:\n  room1: {hosts: [a], data: {x: 1, y: 1}}\n  gpu: {hosts: [a], data: {x: 2}}\n"))
+    all_hosts, all_data = groups.pop("all")
+    inventory = Inventory((all_hosts, all_data), **groups)
+    data = inventory.get_host("a").data
+    assert (data.x, data.y) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_bytes(b"groups: {g: [caf\xe9]}\n"), "is not UTF-8 text"),
+        (lambda p: p.mkdir(), "is a directory"),
+    ],
+)
+def test_unreadable_host_lists_give_one_line(tmp_path, make, message):
+    path = tmp_path / "hosts.yaml"
+    make(path)
+    with pytest.raises(PyinfraError, match=message):
+        load_groups(path)
