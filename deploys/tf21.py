@@ -10,10 +10,23 @@ step serves any stack by data:
     pyinfra inventories/lab.py deploys/tf21.py --dry            # drift preview, changes nothing
     pyinfra inventories/lab.py deploys/tf21.py --data stack=tensorflow==2.3.0
 
-Run from the project root. A bad stack or data value stops the run with one line before any
-operation runs on any host.
+Runs from any directory (pyinfra puts only the current directory on sys.path, so the first import
+may need the repository's root or the installed gpuws package), and composes into a lab's own
+pyinfra project once installed: `from gpuws.deploys.workstation import gpu_workstation`. A bad stack
+or data value stops the run with one line before any operation runs on any host.
 """
 
-from deploys.workstation import gpu_workstation
+import sys
+from pathlib import Path
+
+try:
+    from deploys.workstation import gpu_workstation
+except ModuleNotFoundError as error:
+    if error.name != "deploys":
+        raise
+    _root = Path(__file__).resolve().parents[1]  # the checkout, or site-packages/gpuws when installed
+    sys.path.insert(0, str(_root if (_root / "gpuws").is_dir() else _root.parent))
+    import gpuws  # noqa: F401  (the rooms' top-level names resolve to gpuws.<room>)
+    from deploys.workstation import gpu_workstation
 
 gpu_workstation()

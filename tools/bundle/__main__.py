@@ -10,6 +10,7 @@ problems.
 """
 
 import argparse
+import importlib.util
 import json
 import sys
 
@@ -64,6 +65,11 @@ def main(argv=None):
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:])
     args = parser().parse_args(argv)
+    if importlib.util.find_spec("rattler") is None:
+        # the conda half solves and indexes with py-rattler, an extra of this project
+        print("bundle: building a bundle needs py-rattler: pip install 'gpuws[bundle]' "
+              "(or pip install 'py-rattler==0.28.*')", file=sys.stderr)
+        return 2
     try:
         stack = None
         if args.stack_file:

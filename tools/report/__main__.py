@@ -22,16 +22,20 @@ from tools.report.collect import collect
 from tools.report.render import as_json, as_table
 
 
+# The project's own deploy, found from this file in a checkout and in an installed gpuws alike.
+_TF21 = Path(__file__).resolve().parents[2] / "deploys" / "tf21.py"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.report", description=__doc__.splitlines()[0])
     parser.add_argument("inventory", help="a pyinfra inventory file, e.g. inventories/lab.py or inventories/sim.py")
     parser.add_argument("--json", action="store_true", help="JSON for machines instead of the table")
-    parser.add_argument("--deploy", default="deploys/tf21.py", help="the deploy whose drift to report")
+    parser.add_argument("--deploy", default=str(_TF21), help="the deploy whose drift to report (default: this project's deploys/tf21.py)")
     parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE", help="data override, as pyinfra's --data")
     args = parser.parse_args(argv)
 
     if not Path(args.deploy).is_file():
-        print(f"report: deploy {args.deploy} not found (run from the project root)", file=sys.stderr)
+        print(f"report: deploy {args.deploy} not found", file=sys.stderr)
         return 2
     data = {}
     for item in args.data:
