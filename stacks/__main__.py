@@ -2,6 +2,7 @@
 
     python -m stacks resolve SPEC [--os linux|windows] [--gpu-cc X.Y] [--channel defaults|conda-forge] [--json]
     python -m stacks list
+    python -m stacks lock SPEC [--json] [--update]     python -m stacks check [SPEC ...|--all] [--online]
     python -m stacks driver-branch --pci-id 0xNNNN [--pci-id ...] [--stack SPEC] [--json]
     python -m stacks refresh-driver-table --open-gpu-repo CLONE   (maintainers: re-reads NVIDIA's lists)
 
@@ -15,13 +16,13 @@ import argparse
 import json
 import sys
 
-from . import knowledge
+from . import cli_locks, knowledge
 from .errors import StackError
 from .resolve import CHANNELS, OSES, resolve
 
 # The summary shows these first, in this order; list-valued keys are joined.
 SUMMARY_KEYS = (
-    "name", "os", "tensorflow", "tensorflow_package", "python", "cudatoolkit", "cudnn",
+    "name", "os", "tensorflow", "tensorflow_package", "python", "cudatoolkit", "cudnn", "cuda_from",
     "min_driver", "min_driver_os_table", "compute_capabilities", "max_compute_capability",
     "conda_env", "pip", "pip_constraints", "libraries",
 )
@@ -31,12 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m stacks", description="Resolve GPU deep-learning stacks.")
     commands = parser.add_subparsers(dest="command", required=True)
     res = commands.add_parser("resolve", help="print the resolved desired state of SPEC")
-    res.add_argument("spec", help="a stack name (tf21) or tensorflow==X.Y.Z")
+    res.add_argument("spec", help="a stack name (tf21) or tensorflow==X.Y.Z[.postN]")
     res.add_argument("--os", choices=OSES, default="linux")
     res.add_argument("--gpu-cc", metavar="X.Y", help="the GPU's compute capability; refused when the stack cannot run it")
     res.add_argument("--channel", choices=CHANNELS, default="defaults")
     res.add_argument("--json", action="store_true", help="print JSON instead of a summary")
     commands.add_parser("list", help="stack names and the TensorFlow releases known")
+    cli_locks.add_parsers(commands)
     _add_driver_branch(commands)
     # The maintainer tool parses its own options (stacks/refresh_driver_table.py).
     commands.add_parser("refresh-driver-table", add_help=False, help="rebuild NVIDIA's chip table (network)")
@@ -79,6 +81,9 @@ def summary(stack: dict) -> str:
     lines.append(f"{'conda'.ljust(width)}  {' '.join(entry['spec'] for entry in stack['conda'])}")
     for pin in stack["pins"]:
         lines.append(f"{'pin'.ljust(width)}  {pin['requirement']}: {pin['reason']}")
+    lock = stack["lock"]
+    lines.append(f"{'lock'.ljust(width)}  " + (f"{lock['file']} ({lock['packages']} packages, CPython {lock['python']})"
+                                               if lock else stack["sources"]["lock"]))
     for note in stack["notes"]:
         lines.append(f"{'note'.ljust(width)}  {note}")
     return "\n".join(lines)
@@ -99,6 +104,13 @@ def main(argv=None) -> int:
             except BrokenPipeError:
                 sys.stderr.close()
             return 0
+        if args.command in ("lock", "check"):
+            status, text = cli_locks.run(args)
+            try:
+                print(text)
+            except BrokenPipeError:
+                sys.stderr.close()
+            return status
         if args.command == "list":
             print("stacks:     " + ", ".join(knowledge.stack_names()))
             for os in OSES:

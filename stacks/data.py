@@ -35,6 +35,13 @@ def _release(value):
     return None
 
 
+def _pypi_release(value):
+    # A release as PyPI publishes it: dotted digits, or a post release (2.15.0.post1).
+    text = value[: value.rfind(".post")] if isinstance(value, str) and ".post" in value else value
+    return _release(text) or (None if not isinstance(value, str) or ".post" not in value
+                              or value.rsplit(".post", 1)[1].isdigit() else f"malformed post release {value!r}")
+
+
 def _release_or_null(value):
     return None if value is None else _release(value)
 
@@ -108,11 +115,13 @@ SCHEMA = {
         "builds": (ROWS, {"tensorflow": _release, "os": _os, "python": _release_list,
                           "cuda": _release, "cudnn": _release, "label": _str}),
         "wheel_pythons": (ROWS, {"tensorflow": _release, "os": _os, "python": _release_list}),
-        "patch_releases": (ROWS, {"tensorflow": _release, "build": _release, "os": _os}),
+        "patch_releases": (ROWS, {"tensorflow": _pypi_release, "build": _release, "os": _os}),
+        "refused": (ROWS, {"tensorflow": _release, "os": _os, "use": _pypi_release, "reason": _str}),
         "packages": (ROWS, {"tensorflow": _specifier, "allowed": _str_list, "default": _str,
                             "reason": _str}),
         "windows_gpu": (SINGLE, {"last": _release}),
-        "cuda_libraries": (ROWS, {"cuda": _specifier, "via": _str}),
+        "cuda_from": (ROWS, {"tensorflow": _specifier,
+                             "via": lambda v: None if v in ("conda", "conda+pip", "pip") else f"unknown route {v!r}"}),
     },
     "cuda_drivers.yaml": {
         "table3": (ROWS, {"release": _str, "cuda": _release, "linux": _release,
@@ -126,6 +135,7 @@ SCHEMA = {
         "tensorflow_min_cc": (SINGLE, {"cc": lambda v: _cc_list([v])}),
         "tensorflow_binaries": (ROWS, {"tensorflow": _specifier, "sass": _cc_list, "ptx": _cc_list,
                                        "basis": _str}),
+        "jetson_only": (SINGLE, {"cc": _cc_list}),
         "tf21_by_generation": (ROWS, {"cc": _str, "status": _str, "detail": _str}),
     },
     "libraries.yaml": {

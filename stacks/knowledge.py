@@ -24,12 +24,46 @@ def builds(os: str) -> list[dict]:
 
 
 def build_for(tensorflow: str, os: str) -> dict | None:
-    """The tested-build row of a release (patch releases map to their series' row)."""
+    """The tested-build row of a release (patch and post releases map to their series' row)."""
     wanted = Version(tensorflow)
     for patch in load("tf_builds.yaml")["patch_releases"]:
         if patch["os"] == os and Version(patch["tensorflow"]) == wanted:
             wanted = Version(patch["build"])
     return next((row for row in builds(os) if Version(row["tensorflow"]) == wanted), None)
+
+
+def refused_release(tensorflow: str, os: str) -> dict | None:
+    """The `refused` row of a release that exists but cannot be installed as a GPU stack, else None."""
+    wanted = Version(tensorflow)
+    return next((row for row in load("tf_builds.yaml")["refused"]
+                 if row["os"] == os and Version(row["tensorflow"]) == wanted), None)
+
+
+def installable_release(build: dict) -> str | None:
+    """The release to install for a tested-build row: itself, its fixed re-upload of the same build
+    (2.15.0 -> 2.15.0.post1), or None when no release of the build can be installed (2.14)."""
+    refused = refused_release(build["tensorflow"], build["os"])
+    if refused is None:
+        return build["tensorflow"]
+    fixed = build_for(refused["use"], build["os"])
+    return refused["use"] if fixed is not None and fixed["tensorflow"] == build["tensorflow"] else None
+
+
+def installable_builds(os: str) -> list[dict]:
+    """Tested-build rows that have an installable release, oldest first (for suggestions)."""
+    return [row for row in builds(os) if installable_release(row) is not None]
+
+
+def nearest_build(os: str, tensorflow: str, accepts) -> dict | None:
+    """The tested build closest in version to `tensorflow` (newer first on a tie) that `accepts`."""
+    target = Version(tensorflow).release[:2]
+
+    def distance(row):
+        release = Version(row["tensorflow"]).release[:2]
+        return (abs((release[0] - target[0]) * 100 + release[1] - target[1]), -release[0], -release[1])
+
+    candidates = [row for row in installable_builds(os) if row["tensorflow"] != tensorflow and accepts(row)]
+    return min(candidates, key=distance, default=None)
 
 
 def known_releases(os: str | None = None) -> list[str]:
@@ -61,16 +95,16 @@ def windows_gpu_last() -> dict:
     return load("tf_builds.yaml")["windows_gpu"]
 
 
-def cuda_libraries_via(cuda: str) -> dict:
-    """Whether a CUDA toolkit's libraries come from conda (cudatoolkit) or pip (and-cuda)."""
-    version = Version(cuda)
-    return next(row for row in load("tf_builds.yaml")["cuda_libraries"]
-                if version in SpecifierSet(row["cuda"]))
+def cuda_from(tensorflow: str) -> dict:
+    """How a release's CUDA libraries are installed: conda, conda+pip or pip (TensorFlow's own route)."""
+    version = Version(tensorflow)
+    return next(row for row in load("tf_builds.yaml")["cuda_from"]
+                if version in SpecifierSet(row["tensorflow"]))
 
 
 def oldest_build(os: str, accepts) -> dict | None:
-    """The oldest tested build on an OS for which `accepts(row)` is true."""
-    return next((row for row in builds(os) if accepts(row)), None)
+    """The oldest installable tested build on an OS for which `accepts(row)` is true."""
+    return next((row for row in installable_builds(os) if accepts(row)), None)
 
 
 # -- drivers --------------------------------------------------------------------------------------
@@ -112,36 +146,35 @@ def toolkit_archs(cuda: str) -> dict | None:
 def architectures(tensorflow: str, cuda: str) -> dict | None:
     """What a TensorFlow build runs on: SASS and PTX lists, the lowest and highest CC, basis, source.
 
-    The highest CC is bounded by the CUDA toolkit: its cuDNN/cuBLAS have no code for newer GPUs
-    (TF 2.1's compute_70 PTX does not make it run on Ampere). The lowest is TensorFlow's pip
-    minimum (3.5) or the toolkit's lowest, whichever is higher. Releases without measured or
-    build-config data fall back to the toolkit's list (basis "cuda-toolkit").
+    The lists are what the release's wheel contains (its build_info.py, or its measured fatbin).
+    The lowest CC is the lowest of them; the highest is bounded by the CUDA toolkit: its cuDNN and
+    cuBLAS have no code for newer GPUs (TF 2.1's compute_70 PTX does not make it run on Ampere).
     """
     toolkit = toolkit_archs(cuda)
     if toolkit is None:
         return None
     arch = load("cuda_arch.yaml")
-    tf_min = parse_cc(tensorflow_min_cc())
-    toolkit_ccs = sorted(map(parse_cc, toolkit["cc"]))
-    lowest = max(tf_min, toolkit_ccs[0])
     version = Version(tensorflow)
     binaries = next((row for row in arch["tensorflow_binaries"]
                      if version in SpecifierSet(row["tensorflow"])), None)
-    if binaries is not None:
-        sass, ptx = binaries["sass"], binaries["ptx"]
-        basis, source = binaries["basis"], binaries["source"]
-    else:
-        sass = [str(cc) for cc in toolkit_ccs if cc >= lowest]
-        ptx, basis = [], "cuda-toolkit"
-        source = toolkit["source"]
+    if binaries is None:
+        return None
+    toolkit_ccs = sorted(map(parse_cc, toolkit["cc"]))
+    lowest = min(map(parse_cc, binaries["sass"] + binaries["ptx"]))
     return {
-        "sass": list(sass),
-        "ptx": list(ptx),
+        "sass": list(binaries["sass"]),
+        "ptx": list(binaries["ptx"]),
         "min": str(lowest),
         "max": str(toolkit_ccs[-1]),
-        "basis": basis,
-        "source": f"{source}; toolkit range: {toolkit['source']}; {arch['binary_compatibility']['source']}",
+        "basis": binaries["basis"],
+        "source": (f"{binaries['source']}; toolkit range: {toolkit['source']}; "
+                   f"{arch['binary_compatibility']['source']}"),
     }
+
+
+def jetson_only() -> dict:
+    """Compute capabilities of Jetson (Tegra) GPUs only: never run by x86-64 desktop wheels."""
+    return load("cuda_arch.yaml")["jetson_only"]
 
 
 def tensorflow_min_cc() -> str:
@@ -204,14 +237,25 @@ def requirement_name(requirement: str) -> str:
     return Requirement(requirement).name.lower().replace("_", "-").replace(".", "-")
 
 
-def conda_package(channel: str, subdir: str, name: str, version: str) -> dict | None:
-    """A known conda file (version + build) for a package whose version starts with `version`."""
-    for row in load("conda.yaml")["packages"]:
-        if (row["channel"], row["subdir"], row["name"]) != (channel, subdir, name):
-            continue
-        if row["version"] == version or row["version"].startswith(version + "."):
-            return row
-    return None
+def conda_file(channel: str, subdir: str, name: str, cuda: str, version: str) -> dict | None:
+    """A known conda build of cudatoolkit or cudnn on a channel, for a CUDA major.minor, or None.
+
+    cudatoolkit: the row whose version starts with the toolkit's major.minor. cudnn: a row built
+    for that CUDA whose version starts with `version`, else the newest of the same major that is
+    at least `version` (TF built with cuDNN 7.4 loads libcudnn.so.7 and runs with 7.6.5).
+    """
+    rows = [row for row in load("conda.yaml")["packages"]
+            if (row["channel"], row["subdir"], row["name"]) == (channel, subdir, name)]
+    if name == "cudatoolkit":
+        return next((row for row in rows if row["version"] == cuda or row["version"].startswith(cuda + ".")), None)
+    rows = [row for row in rows if cuda in row.get("cuda", [])]
+    exact = next((row for row in rows if row["version"] == version or row["version"].startswith(version + ".")), None)
+    if exact is not None:
+        return exact
+    wanted = parse_release(version)
+    fitting = [row for row in rows if parse_release(row["version"]).major == wanted.major
+               and parse_release(row["version"]) >= wanted]
+    return max(fitting, key=lambda row: parse_release(row["version"]), default=None)
 
 
 def stack_declaration(name: str) -> dict | None:

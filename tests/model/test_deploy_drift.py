@@ -60,7 +60,7 @@ CASES = {
     # drift: (the operations that must change, the commands they must run)
     numpy_upgraded: (
         ["Pip requirements"],
-        [f"{ENV}/bin/python -m pip install --disable-pip-version-check -q -c {ENV}/.gpuws/constraints.txt 'numpy<1.20'"],
+        [f"{ENV}/bin/python -m pip install --disable-pip-version-check -q -c {ENV}/.gpuws/constraints.txt 'numpy<1.20,==1.19.5'"],  # the tf21 lock pins numpy 1.19.5
     ),
     cudnn_removed: (
         ["Env tf21 (python 3.7, cudatoolkit, cudnn)"],

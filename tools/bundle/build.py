@@ -161,7 +161,7 @@ def plan(options, stack, inputs, workdir):
     log(f"conda: {len(entries)} packages solved for {', '.join(conda.specs_of(stack))} "
         f"from {', '.join(inputs['channels'])}")
     pythons = [e["version"] for e in entries if e["name"] == "python"]
-    python_version = pythons[0] if pythons else f"{stack['python']}.0"
+    python_version = wheels.target_python(stack, pythons[0] if pythons else None)
     house = wheels.Wheelhouse(stack["pip"], stack["pip_constraints"], options.platform, python_version,
                               inputs["index_url"], workdir, python=options.python)
     if stack["pip"]:

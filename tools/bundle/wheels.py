@@ -1,8 +1,10 @@
 """The pip half of a bundle: a wheelhouse of the stack's requirements for the target python.
 
 Resolution runs the controller's pip (`pip install --dry-run --report`) with the target's
-tags (`--python-version 3.7 --abi cp37m --platform manylinux...`) and the target's marker
-environment (see pip_target.py). The report names every file with its URL and sha256; the
+tags (`--python-version 3.7.16 --abi cp37m --platform manylinux...`) and the target's marker
+environment (see pip_target.py). The target python is the exact version the env gets (the conda
+solve's, else the stack's lock's: target_python), and the stack's pip constraints carry its
+lock's `name==version` pins, so the wheelhouse holds exactly the locked versions. The report names every file with its URL and sha256; the
 files themselves are fetched by fetch.py like the conda packages.
 
 Requirements that exist only as an sdist (gast==0.2.2, pinned by TF 2.1; PyPI has no wheel of it:
@@ -53,6 +55,32 @@ def target_markers(platform_name, python_full_version):
                    implementation_name="cpython", implementation_version=python_full_version,
                    platform_python_implementation="CPython")
     return markers
+
+
+def target_python(stack, solved=None):
+    """The exact python version the wheels are resolved for: the conda solve's, else the lock's.
+
+    + stack: a resolved stack (stacks.resolve); its "lock" names the CPython the lock was made on
+    + solved: the python version of the conda solve ("3.7.16"), or None
+
+    A bare "3.7" is never used: pip would read it as 3.7.0 and pick older releases than the lock.
+
+    **Example:**
+
+    .. code:: python
+
+        target_python({"python": "3.7", "lock": {"python": "3.7.16"}})  # "3.7.16"
+    """
+    lock_python = (stack.get("lock") or {}).get("python")
+    if solved:
+        if lock_python and solved.split(".")[:2] != lock_python.split(".")[:2]:
+            raise BundleError(f"the conda solve gives python {solved}, the stack's lock is for {lock_python}: "
+                              f"solve for python {stack['python']}")
+        return solved
+    if lock_python:
+        return lock_python
+    raise BundleError(f"no exact python version for the wheels: the conda solve has no python and the "
+                      f"stack {stack.get('name')} has no lock (python -m stacks lock SPEC --update)")
 
 
 def find_python(version, explicit=None):
@@ -119,7 +147,9 @@ class Wheelhouse:
         return subprocess.run(command, capture_output=True, text=True, env=env)
 
     def _target_options(self):
-        options = ["--python-version", self.python_version, "--implementation", "cp",
+        # The FULL version: pip reads "--python-version 3.7" as 3.7.0 for Requires-Python, so a
+        # ">=3.7.1" release (pandas 1.3.5) would be skipped for pandas 1.1.5; the tags need only X.Y.
+        options = ["--python-version", self.python_full_version, "--implementation", "cp",
                    "--abi", python_abi(self.python_version)]
         for tag in platform(self.platform_name)["pip_platforms"]:
             options += ["--platform", tag]

@@ -111,3 +111,32 @@ def test_pip_environment_drops_the_controllers_pip_config(monkeypatch):
 def test_missing_python_is_one_clear_line(tmp_path):
     with pytest.raises(wheels.BundleError, match=r"--python .* is not a CPython 3\.7 interpreter"):
         wheels.find_python("3.7", explicit=str(tmp_path / "no-python"))
+
+
+def test_target_python_is_exact_from_the_solve_or_the_lock():
+    stack = {"name": "tf21", "python": "3.7", "lock": {"python": "3.7.16"}}
+    assert wheels.target_python(stack) == "3.7.16"
+    assert wheels.target_python(stack, "3.7.12") == "3.7.12"
+    with pytest.raises(wheels.BundleError, match=r"conda solve gives python 3.8.18, the stack's lock is for 3.7.16"):
+        wheels.target_python(stack, "3.8.18")
+    with pytest.raises(wheels.BundleError, match=r"no exact python version .* no lock"):
+        wheels.target_python({"name": "x", "python": "3.7", "lock": None})
+
+
+def test_pip_is_told_the_full_python_version(tmp_path):
+    house = wheels.Wheelhouse(["pandas<1.4"], [], "linux-64", "3.7.16", None, str(tmp_path))
+    options = house._target_options()
+    assert options[options.index("--python-version") + 1] == "3.7.16"
+    assert options[options.index("--abi") + 1] == "cp37m"
+
+
+@pytest.mark.usefixtures("pypi")
+def test_the_bundle_resolves_the_locked_pandas_for_python_3_7_16(tmp_path):
+    """pandas 1.3.5 requires Python >= 3.7.1: read as 3.7.0, pip would pick pandas 1.1.5 (offline != online)."""
+    import stacks
+
+    tf21 = stacks.resolve("tf21")
+    pandas = [c for c in tf21["pip_constraints"] if c.startswith("pandas==")]
+    house = wheels.Wheelhouse(["pandas<1.4"], pandas, "linux-64", wheels.target_python(tf21), None, str(tmp_path))
+    versions = {e["name"]: e["version"] for e in house.plan()}
+    assert versions["pandas"] == stacks.lock_for("tf21")["packages"]["pandas"] == "1.3.5"

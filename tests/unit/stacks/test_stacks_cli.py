@@ -66,3 +66,33 @@ def test_list_names_stacks_and_releases():
     result = run("list")
     assert result.returncode == 0
     assert "tf21" in result.stdout and "2.1.0" in result.stdout and "2.21.0" in result.stdout
+
+
+def test_lock_json_is_the_contract_shape():
+    result = run("lock", "tf21", "--json")
+    assert result.returncode == 0, result.stderr
+    lock = json.loads(result.stdout)
+    assert lock["python"] == "3.7.16" and lock["packages"]["pandas"] == "1.3.5"
+    assert all(isinstance(v, str) for v in lock["packages"].values())
+
+
+def test_check_all_prints_every_row_installable_or_refused():
+    result = run("check", "--all")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 27
+    for line in lines:
+        spec, status = line.split()[:2]
+        assert status in ("installable", "refused"), line
+        if status == "installable":
+            assert "stacks/locks/" in line
+
+
+def test_lock_and_check_bad_input_exit_2_with_one_line():
+    for args in (["lock", "tf99"], ["lock", "tensorflow==2.15.0"], ["check"], ["lock", "--all"],
+                 ["check", "--all", "--jobs", "0"]):
+        result = run(*args)
+        assert result.returncode == 2, args
+        assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("stacks: "), (args, result.stderr)
+    refused = run("lock", "tensorflow==2.15.0")
+    assert "use tensorflow==2.15.0.post1" in refused.stderr

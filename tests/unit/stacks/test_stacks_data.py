@@ -94,7 +94,7 @@ def test_an_unquoted_float_version_is_refused(tmp_path):
 
 def test_a_missing_required_key_is_refused(tmp_path):
     path = _broken_copy(tmp_path, "pins.yaml", lambda d: d["pins"][1].pop("reason"))
-    with pytest.raises(StackError, match=r"pins.yaml: pins\[1\] \(tensorflow >=2.1.0,<2.2\): missing 'reason'"):
+    with pytest.raises(StackError, match=r"pins.yaml: pins\[1\] \(tensorflow >=1.13,<2.2\): missing 'reason'"):
         load_file(path)
 
 
