@@ -61,7 +61,7 @@ case "$PY" in
 esac
 if [ -n "$found" ]; then
     run_section version "$PY" -V
-    run_section pip_list "$PY" -m pip list --format=json --disable-pip-version-check
+    run_section pip_list "$PY" -I -m pip list --format=json --disable-pip-version-check
 fi
 echo '@@end'
 """

@@ -84,7 +84,7 @@ def verification_command(python: str, env_prefix: str, params_json: str, script:
         # `.` of a missing file would end a POSIX sh: test first. No hook is itself drift, which
         # the libraries layer then reports.
         f"if [ -f {q_hook} ]; then . {q_hook}; fi",
-        f"{q_python} - --params-json {shlex.quote(params_json)} <<'{HEREDOC_END}'",
+        f"{q_python} -I - --params-json {shlex.quote(params_json)} <<'{HEREDOC_END}'",
         script.rstrip("\n"),
         HEREDOC_END,
         f'echo "{EXIT_MARKER}$?"',

@@ -18,7 +18,7 @@ from facts.files_state import FileContent
 from facts.host import FreeDisk
 from stacks import conda_version_matches
 
-from .util.commands import absolute, conda_bin, env_prefix_of, fail_host, log_diff, same_text, write_file
+from .util.commands import ROOT_PREFIX, absolute, conda_bin, env_prefix_of, fail_host, log_diff, same_text, write_file
 from .util.conda_env import (
     BACKUP_DIR, backup_command, describe_record, local_packages, missing_libraries, missing_local_file,
     python_matches, reinstall_commands,
@@ -301,11 +301,11 @@ def env(
 
     if rebuild:
         yield backup_command(prefix, env_name)
-        yield StringCommand(conda, "remove", "-y", "-q", "-n", name, "--all")
+        yield StringCommand(*ROOT_PREFIX, conda, "remove", "-y", "-q", "-n", name, "--all")
     if specs:
         # conda cannot take specs and explicit files in one call (an explicit install skips the
         # solver): with local_files, python comes first and the files follow
-        yield StringCommand(conda, "create" if create else "install", "-y", "-q", "-n", name, *specs)
+        yield StringCommand(*ROOT_PREFIX, conda, "create" if create else "install", "-y", "-q", "-n", name, *specs)
     if files:
-        yield StringCommand(conda, "install", "-y", "-q", "-n", name, *[QuoteString(f["path"]) for f in files])
+        yield StringCommand(*ROOT_PREFIX, conda, "install", "-y", "-q", "-n", name, *[QuoteString(f["path"]) for f in files])
 

@@ -14,7 +14,7 @@ from pyinfra.api import OperationValueError, QuoteString, StringCommand, operati
 from facts.files_state import FileContent
 from facts.pip_env import PipPackages
 
-from .util.commands import MANAGED_HEADER, absolute, fail_host, log_diff, same_text, write_file
+from .util.commands import MANAGED_HEADER, ROOT_PREFIX, absolute, fail_host, log_diff, same_text, write_file
 from .util.pip_conf import CONSTRAINTS_FILE, index_args, render_pip_conf
 from .util.pip_plan import describe_satisfied, plan_requirements
 
@@ -82,7 +82,7 @@ def requirements(
     py = QuoteString(python)
     if plan.remove:
         yield StringCommand(
-            py, "-m", "pip", "uninstall", "--disable-pip-version-check", "-y",
+            *ROOT_PREFIX, py, "-I", "-m", "pip", "uninstall", "--disable-pip-version-check", "-y",
             *[QuoteString(name) for name in plan.remove],
         )
     if not plan.install:
@@ -92,7 +92,7 @@ def requirements(
     header = f"{MANAGED_HEADER}: pip constraints of the last install (stack pins and kept versions)"
     yield write_file(constraints_path, "\n".join([header, *plan.constraints_lines]) + "\n", inside=env_prefix)
     yield StringCommand(
-        py, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+        *ROOT_PREFIX, py, "-I", "-m", "pip", "install", "--disable-pip-version-check", "-q",
         "-c", QuoteString(constraints_path),
         *index_args(index_url, extra_index_urls, find_links, no_index, trusted_hosts),
         *[QuoteString(line) for line in plan.install],

@@ -18,6 +18,11 @@ from pyinfra.operations.util.files import generate_color_diff
 # The first line of every file these operations write. The operations recognise their own files by
 # it (pip.config removes an unused pip.conf only when it carries this header).
 MANAGED_HEADER = "# managed by gpuws"
+# Before every conda and pip command run as root: files they create are readable for the
+# workstation's users whatever root's umask is (a umask of 077 would leave students unable to import
+# TensorFlow while root's own verification passes). Python runs with -I wherever the deploy starts
+# it, so a json.py or pip/ in the working directory is never imported as root.
+ROOT_PREFIX = ("umask", "022", "&&")
 
 
 class HostFailure(StringCommand):

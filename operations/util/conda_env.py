@@ -13,7 +13,7 @@ from pyinfra.api.command import make_formatted_string_command
 from facts.cuda import listed_library
 from stacks import conda_version_matches
 
-from .commands import conda_bin, env_prefix_of, fail_host
+from .commands import ROOT_PREFIX, conda_bin, env_prefix_of, fail_host
 
 BACKUP_DIR = ".gpuws-backup"
 
@@ -33,7 +33,7 @@ def backup_command(prefix: str, name: str) -> StringCommand:
     stem = "stem=" + shlex.quote(f"{backup}/{name}-") + "$(date -u +%Y%m%dT%H%M%SZ)"
     return make_formatted_string_command(
         "{stem} && mkdir -p {backup} && {conda} list -n {name} --export > {conda_txt} && "
-        "{{ if [ -x {python} ]; then {python} -m pip freeze --disable-pip-version-check > {pip_txt} "
+        "{{ if [ -x {python} ]; then {python} -I -m pip freeze --disable-pip-version-check > {pip_txt} "
         "|| true; fi; }} && printf {saved} {stem_var}",
         stem=stem, backup=QuoteString(backup), conda=QuoteString(conda_bin(prefix)),
         name=QuoteString(name), python=QuoteString(env_python),
@@ -115,7 +115,7 @@ def reinstall_commands(prefix: str, env_name: str, owners: list[dict], missing_l
     """One forced reinstall of the packages that ship ``missing_libs``: conda-meta says they are
     installed (a plain install would do nothing) but ENV/lib lacks their files, so TensorFlow
     cannot dlopen them. The exact specs (or files) keep them on the installed builds."""
-    command = [QuoteString(conda_bin(prefix)), "install", "-y", "-q", "-n", QuoteString(env_name),
+    command = [*ROOT_PREFIX, QuoteString(conda_bin(prefix)), "install", "-y", "-q", "-n", QuoteString(env_name),
                reinstall_flag(conda_version)]
     if not local_files:
         yield StringCommand(*command, *[QuoteString(o["spec"]) for o in owners])

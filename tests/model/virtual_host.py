@@ -467,7 +467,7 @@ class VirtualHost(dict):
     # -------------------------------------------------------------------------- conda
 
     def _conda_words(self, command, verb):
-        words = shlex.split(command)
+        words = _as_root(shlex.split(command))
         conda = self.state["conda"]
         if conda is None or words[0] != f"{conda['prefix']}/bin/conda":
             raise CommandRejected(f"sh: 1: {words[0]}: not found")
@@ -551,7 +551,7 @@ class VirtualHost(dict):
         return env
 
     def _pip_uninstall(self, command):
-        words = shlex.split(command)
+        words = _as_root(shlex.split(command))
         if words[1:6] != ["-m", "pip", "uninstall", "--disable-pip-version-check", "-y"]:
             raise UnknownCommand(command)
         env = self._pip_env(words)
@@ -562,7 +562,7 @@ class VirtualHost(dict):
         return out, []
 
     def _pip_install(self, command):
-        words = shlex.split(command)
+        words = _as_root(shlex.split(command))
         if words[1:7] != ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-c"]:
             raise UnknownCommand(command)
         env = self._pip_env(words)
@@ -671,3 +671,15 @@ def converged(hostname: str, gpu: dict = RTX_2080_TI, driver: str = "440.100") -
         deactivate: render_deactivate_hook(env),
     })
     return state
+
+def _as_root(words: list[str]) -> list[str]:
+    """conda and pip as the deploy runs them as root: `umask 022 && TOOL ...`, python with -I (the
+    working directory never on sys.path); a command without them is unknown to this model."""
+    if words[:3] != ["umask", "022", "&&"]:
+        raise UnknownCommand(" ".join(words))
+    words = words[3:]
+    if len(words) > 1 and words[0].endswith("/bin/python"):
+        if words[1] != "-I":
+            raise UnknownCommand(" ".join(words))
+        words = words[:1] + words[2:]
+    return words
