@@ -5,7 +5,8 @@
     python -m stacks check [SPEC ...|--all] [--online] [--jobs N] [--json]
 
 `check` prints one line per row: installable (with its lock) or refused (with its reason); exit 0
-when every row is one of those, 1 when a lock is missing or stale. --online re-resolves each lock
+when every row is one of those, 1 when a lock is missing or stale (or, --online, when this machine
+has no CPython of a row's python: "unchecked", saying which to install). --online re-resolves each lock
 against PyPI (pip in hash-checking mode, under the row's CPython).
 """
 

@@ -117,6 +117,8 @@ def lock_row(spec: str) -> tuple[dict, dict]:
 def verify_row(spec: str) -> dict:
     """Re-resolve a row's committed lock against PyPI -> check_row's verdict, made online. Network.
 
+    Status "unchecked" when this machine has no CPython of the row's python (pyenv).
+
     pip installs (dry run) exactly the locked files in hash-checking mode, every dependency
     included, under the lock's CPython, with the stack's own requirements as constraints: it
     fails when a locked file is gone or changed, when the closure misses a dependency, or when
@@ -127,7 +129,10 @@ def verify_row(spec: str) -> dict:
         return verdict
     lock = lock_for(spec)
     stack = resolve_on_any_channel(spec)
-    python, full = locking.find_cpython(stack["python"])
+    try:
+        python, full = locking.find_cpython(stack["python"])
+    except StackError as error:  # no pyenv build of the row's python on this machine: say so
+        return dict(verdict, status="unchecked", reason=str(error))
     if full != lock["python"]:
         return dict(verdict, status="stale", reason=f"the lock was made on CPython {lock['python']}, this "
                     f"machine's pyenv has {full}: run python -m stacks lock {spec} --update")

@@ -147,3 +147,10 @@ def test_a_stale_lock_is_refused_with_the_command_that_refreshes_it(tmp_path, mo
 def test_windows_stacks_carry_no_lock():
     stack = resolve("tf21", os="windows")
     assert stack["lock"] is None and stack["pip_constraints"] == stack["pip_constraints_declared"]
+
+
+def test_a_row_whose_python_has_no_pyenv_build_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    verdict = installable.verify_row("tf21")
+    assert verdict["status"] == "unchecked"
+    assert re.search(r"no CPython 3.7 built by pyenv under .*: run `pyenv install 3.7`", verdict["reason"])
