@@ -2,7 +2,8 @@
 
 Each build step names its inputs (source files under lab/, version pins, upstream artifacts);
 their hash is written to ``stamps/<step>`` after a successful build. A step whose stamp matches
-and whose output exists is skipped.
+and whose output exists is skipped; a step forgets its stamp before it empties its output, so an
+interrupted build is redone, not taken for current.
 """
 
 import hashlib

@@ -70,6 +70,7 @@ def _download(paths: LabPaths) -> tuple[Path, Path]:
     base, conda = paths.downloads / "conda-base-wheels", paths.downloads / "conda-wheels"
     key = stamps.hash_inputs(values=[BASE_WHEELS, CONDA_WHEELS])
     if not stamps.is_current(paths.stamps, "conda-wheels", key, conda):
+        stamps.forget(paths.stamps, "conda-wheels")  # a failed download must not pass for a current one
         shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(conda, ignore_errors=True)
         python37.pip_wheel(paths, BASE_WHEELS, base, ["--no-deps"])

@@ -104,6 +104,7 @@ def build(paths: LabPaths, log) -> bool:
     downloads = paths.downloads / "wheels"
     key = stamps.hash_inputs(values=[TF_REQUIRES, EXTRA_REQUIREMENTS, HOST_PLATFORMS])
     if not stamps.is_current(paths.stamps, "wheel-downloads", key, downloads):
+        stamps.forget(paths.stamps, "wheel-downloads")  # a failed download must not pass for a current one
         shutil.rmtree(downloads, ignore_errors=True)
         downloads.mkdir(parents=True)
         _download(paths, downloads)
