@@ -77,8 +77,10 @@ def _download(paths: LabPaths, dest: Path) -> None:
     binary = [r for r in merged_requirements() if r not in SDIST_ONLY]
     platforms = [arg for p in HOST_PLATFORMS for arg in ("--platform", p)]
     python = str(python37.build_venv(paths))
+    # The full version: with "3.7" pip checks Requires-Python against 3.7.0 and refuses wheels that
+    # need >=3.7.1 (pandas 1.2 and later), which the hosts' 3.7.16 installs.
     subprocess.run([python, "-m", "pip", "download", "-q", "--disable-pip-version-check", "--only-binary=:all:",
-                    "--python-version", "3.7", "--implementation", "cp", "--abi", "cp37m", "--abi", "abi3",
+                    "--python-version", python37.VERSION, "--implementation", "cp", "--abi", "cp37m", "--abi", "abi3",
                     "--abi", "none", *platforms, "--dest", str(dest), *binary], check=True)
     python37.pip_wheel(paths, SDIST_ONLY, dest, ["--no-deps"])
 
