@@ -39,12 +39,16 @@ import datetime
 import hashlib
 import json
 import os
+import re
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 PLAN = ".plan.json"  # the plan of an unfinished run (same shape), removed when the manifest is written
 KINDS = ("conda", "wheel", "sdist", "installer")
 _CHUNK = 1 << 20
+# A payload path inside the bundle: relative, POSIX, plain characters, no `.`/`..` component.
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9._+=-]*(/[A-Za-z0-9_+][A-Za-z0-9._+=-]*)*$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BundleError(Exception):
@@ -75,9 +79,39 @@ def load(directory):
                           f"python -m tools.bundle") from None
     except (OSError, ValueError) as error:
         raise BundleError(f"{path} is unreadable: {error}") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{path} is not a bundle manifest (a JSON object): rebuild it with python -m tools.bundle")
     if data.get("format") != FORMAT:
         raise BundleError(f"{path} has bundle format {data.get('format')!r}, this tool reads {FORMAT}: rebuild it")
+    problem = shape_problem(data)
+    if problem:
+        raise BundleError(f"{path}: {problem}; rebuild it with python -m tools.bundle")
     return data
+
+
+def shape_problem(data):
+    """The first thing wrong with a manifest's shape, or None: every file entry must name a kind, a
+    path that stays inside the bundle (no `..`, not absolute: the deploy writes it under
+    bundle_dest as root), a size and a sha256; an installer is a plain file name in miniconda/."""
+    if not isinstance(data.get("fingerprint"), str) or not isinstance(data.get("stack"), dict):
+        return "no fingerprint or stack"
+    if not isinstance(data.get("files"), list):
+        return "`files` is not a list"
+    for entry in data["files"]:
+        if not isinstance(entry, dict):
+            return f"file entry {entry!r} is not an object"
+        path = entry.get("path")
+        if not isinstance(path, str) or not _SAFE_PATH.match(path):
+            return f"file path {path!r} leaves the bundle or has unusual characters"
+        if entry.get("kind") not in KINDS:
+            return f"file {path} has kind {entry.get('kind')!r}, not one of {', '.join(KINDS)}"
+        if not isinstance(entry.get("size"), int) or isinstance(entry.get("size"), bool) or entry["size"] < 0:
+            return f"file {path} has no valid size"
+        if not isinstance(entry.get("sha256"), str) or not _HEX64.match(entry["sha256"]):
+            return f"file {path} has no valid sha256"
+        if entry["kind"] == "installer" and path.count("/") != 1:
+            return f"installer {path} must be a file directly in miniconda/"
+    return None
 
 
 def files(manifest, kind=None):

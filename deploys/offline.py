@@ -19,7 +19,6 @@ from deploys.bundle_manifest import BundleError
 # Controller-side files a host never needs: the sources of wheels built on the controller, and
 # the bundle tool's own bookkeeping.
 _NOT_FOR_HOSTS = ("sdists/",)
-_BOOKKEEPING = (bundle_manifest.PLAN,)
 
 
 @lru_cache(maxsize=None)
@@ -37,20 +36,38 @@ def load(path: str, stack_name: str) -> dict:
     problems = bundle_manifest.verify(path)
     if problems:
         raise PyinfraError(f"data bundle={path!r} is damaged ({problems[0]}); rebuild it with python -m tools.bundle")
-    files = []
-    for folder, _, names in os.walk(path):
-        for name in names:
-            relative = os.path.relpath(os.path.join(folder, name), path).replace(os.sep, "/")
-            if relative.startswith(_NOT_FOR_HOSTS) or name in _BOOKKEEPING or name.endswith(".partial"):
-                continue
-            files.append([relative, os.path.getsize(os.path.join(folder, name))])
-    files.sort()
+    files = push_list(path, manifest)
     upstream = bundle_manifest.upstream_bytes(manifest)
     logger.info(
-        f"--> Offline bundle {path}: {len(files)} files, {sum(size for _, size in files) / 1e6:.1f} MB per host; "
+        f"--> Offline bundle {path}: {len(files)} files, {sum(entry[1] for entry in files) / 1e6:.1f} MB per host; "
         f"upstream bytes fetched for the whole fleet: {upstream} (one bundle, whatever the number of hosts)"
     )
     return {"manifest": manifest, "files": files, "upstream_bytes": upstream}
+
+
+# The channel index files conda reads next to the packages (derived: rebuilt by each bundle run,
+# so not in the manifest, which verify() checks they match).
+_INDEX_NAMES = ("repodata.json", "repodata.json.bz2", "current_repodata.json", "channeldata.json")
+
+
+def push_list(path: str, manifest: dict) -> list:
+    """`[[relative path, size, sha256], ...]` a host must hold, from the verified manifest (never
+    from a folder walk): its payload files but the controller-only sources, the channel index,
+    and the manifest itself. A symlink or other non-regular file is refused, not followed (it
+    would push its target, e.g. /etc/shadow)."""
+    names = [entry["path"] for entry in bundle_manifest.files(manifest) if not entry["path"].startswith(_NOT_FOR_HOSTS)]
+    digests = {entry["path"]: entry["sha256"] for entry in bundle_manifest.files(manifest)}
+    subdirs = {name.split("/")[1] for name in names if name.startswith("conda/") and name.count("/") >= 2} | {"noarch"}
+    for subdir in sorted(subdirs):
+        names += [f"conda/{subdir}/{index}" for index in _INDEX_NAMES if os.path.lexists(os.path.join(path, "conda", subdir, index))]
+    names.append(bundle_manifest.MANIFEST)
+    files = []
+    for name in sorted(set(names)):
+        local = os.path.join(path, name)
+        if os.path.islink(local) or not os.path.isfile(local):
+            raise PyinfraError(f"data bundle={path!r}: {name} is a symlink or not a regular file; rebuild the bundle with python -m tools.bundle")
+        files.append([name, os.path.getsize(local), digests.get(name) or bundle_manifest.file_digest(local)])
+    return files
 
 
 def settings_for(cfg: dict, bundle: dict) -> dict:

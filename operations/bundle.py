@@ -1,8 +1,10 @@
 """Put an offline bundle (built once on the controller by `python -m tools.bundle`) on a host.
 
-Only the files the host does not already hold (absent, or of another size) travel, so a host that
-already has the bundle receives nothing again; the stamp written last records which bundle, by its
-fingerprint, was completely synced.
+Only the files the host does not already hold travel, so a host that already has the bundle
+receives nothing again. While the stamp (written last) names another bundle or none, the host's
+files are compared by sha256 with the manifest, not only by size; after the uploads every sent
+file is checked against its sha256 on the host before the stamp is written. Files the bundle does
+not list, and anything that is not a regular file (a symlink would be written through), are removed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import posixpath
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.api.command import make_formatted_string_command
 
 from facts.bundle import STAMP, BundleFiles
 
@@ -25,7 +28,8 @@ def synced(src: str, dest: str, files: list, fingerprint: str):
 
     + src: the bundle folder on the controller
     + dest: the folder on the host, e.g. ``/var/cache/gpuws/bundle``
-    + files: ``[[relative path, size], ...]``: every file to hold (payload and channel index)
+    + files: ``[[relative path, size, sha256], ...]``: every file to hold (payload and channel
+      index), from the verified manifest (deploys/offline.py)
     + fingerprint: the bundle manifest's fingerprint, written to the stamp once all files are there
 
     **Example:**
@@ -35,22 +39,47 @@ def synced(src: str, dest: str, files: list, fingerprint: str):
         bundle.synced(
             name="Offline bundle",
             src="bundle-tf21", dest="/var/cache/gpuws/bundle",
-            files=[["conda/linux-64/repodata.json", 5120], ...], fingerprint="3f2a...",
+            files=[["conda/linux-64/repodata.json", 5120, "9c1e..."], ...], fingerprint="3f2a...",
         )
     """
     dest = absolute(dest, "bundle destination")
-    held = host.get_fact(BundleFiles, path=dest)
-    missing = [(path, size) for path, size in files if held["sizes"].get(path) != size]
+    held = host.get_fact(BundleFiles, path=dest, fingerprint=fingerprint)
+    hashes = held.get("sha256") or {}
+    missing = [
+        entry for entry in files
+        if held["sizes"].get(entry[0]) != entry[1]
+        or (len(entry) > 2 and entry[0] in hashes and hashes[entry[0]] != entry[2])
+    ]
+    listed = {entry[0] for entry in files}
+    extra = sorted(set(held["sizes"]) - listed) + sorted(held.get("other") or [])
     stamp = held.get("stamp") or {}
-    if not missing and stamp.get("fingerprint") == fingerprint:
+    if not missing and not extra and stamp.get("fingerprint") == fingerprint:
         host.noop(f"bundle {fingerprint[:12]} already on the host ({len(files)} files)")
         return
 
-    folders = sorted({posixpath.dirname(posixpath.join(dest, path)) for path, _ in missing} | {dest})
-    yield StringCommand("mkdir", "-p", *[QuoteString(folder) for folder in folders])
-    for path, _ in missing:
-        remote = posixpath.join(dest, path)
+    if extra:
+        # not in the manifest: a stale file of an older bundle, or something planted (rm -f of a
+        # symlink removes the link, never its target)
+        yield StringCommand("rm", "-f", "--", *[QuoteString(posixpath.join(dest, path)) for path in extra])
+    folders = sorted({posixpath.dirname(posixpath.join(dest, entry[0])) for entry in missing} | {dest})
+    yield StringCommand("mkdir", "-p", "--", *[QuoteString(folder) for folder in folders])
+    for entry in missing:
+        remote = posixpath.join(dest, entry[0])
         # staged beside its destination (not in /tmp, which may be a small tmpfs); the fact
         # ignores *.partial, so an interrupted upload is simply sent again
-        yield FileUploadCommand(posixpath.join(src, path), remote, remote_temp_filename=f"{remote}.partial")
+        yield FileUploadCommand(posixpath.join(src, entry[0]), remote, remote_temp_filename=f"{remote}.partial")
+    checked = [entry for entry in missing if len(entry) > 2]
+    if checked:
+        yield check_sha256_command(dest, checked)
     yield write_file(posixpath.join(dest, STAMP), json.dumps({"fingerprint": fingerprint}) + "\n")
+
+
+def check_sha256_command(dest: str, entries: list) -> StringCommand:
+    """sha256sum -c of the sent files on the host; a mismatch fails the host before the stamp is
+    written, so the next run hashes every file again and resends the ones that differ."""
+    listing = "".join(f"{entry[2]}  {entry[0]}\n" for entry in entries)
+    return make_formatted_string_command(
+        "cd {dest} && printf %s {listing} | sha256sum -c --quiet - >&2 || {{ printf {line} {message} >&2; exit 1; }}",
+        dest=QuoteString(dest), listing=QuoteString(listing), line=QuoteString("%s\\n"),
+        message=QuoteString("bundle files differ from the manifest's sha256 after the upload: run again to resend them"),
+    )
