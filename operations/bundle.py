@@ -61,8 +61,9 @@ def synced(src: str, dest: str, files: list, fingerprint: str):
         # not in the manifest: a stale file of an older bundle, or something planted (rm -f of a
         # symlink removes the link, never its target)
         yield StringCommand("rm", "-f", "--", *[QuoteString(posixpath.join(dest, path)) for path in extra])
-    folders = sorted({posixpath.dirname(posixpath.join(dest, entry[0])) for entry in missing} | {dest})
-    yield StringCommand("mkdir", "-p", "--", *[QuoteString(folder) for folder in folders])
+    if missing:
+        folders = sorted({posixpath.dirname(posixpath.join(dest, entry[0])) for entry in missing} | {dest})
+        yield StringCommand("mkdir", "-p", "--", *[QuoteString(folder) for folder in folders])
     for entry in missing:
         remote = posixpath.join(dest, entry[0])
         # staged beside its destination (not in /tmp, which may be a small tmpfs); the fact
