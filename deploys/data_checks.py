@@ -186,6 +186,26 @@ def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
 # no number is a package name: [1] in a YAML list is a mistake, not the package "1"
 _NAMES = _list_of(_pattern(_PACKAGE, "a package name", numbers=False), "package names (letters, digits and ._+:{}-, not starting with -)")
 
+def _verify_mode(value: Any) -> str:
+    """verify_gpu: changed/always/never; the booleans of older data keep their meaning."""
+    if isinstance(value, bool) or str(value).strip().lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+        return "changed" if _bool(value) else "never"
+    text = str(value).strip().lower()
+    if text not in ("changed", "always", "never"):
+        raise DataError(f"expected changed, always or never, got {value!r}")
+    return text
+
+
+def _reboot_mode(value: Any) -> Any:
+    """nvidia_driver_reboot: a boolean (true: reboot when nobody is on the host) or force."""
+    if str(value).strip().lower() == "force":
+        return "force"
+    try:
+        return _bool(value)
+    except DataError:
+        raise DataError("true, false or force")
+
+
 # kind (the Setting's `kind`) -> check: returns the value as the deploy uses it, or raises DataError
 KINDS: dict[str, Callable[[Any], Any]] = {
     "str": _text,
@@ -207,6 +227,8 @@ KINDS: dict[str, Callable[[Any], Any]] = {
     "hosts": _list_of(_pattern(_HOST_NAME, "a host name"), "host names (host or host:port)"),
     "conda_files": _list_of(_conda_file, "absolute paths of conda package files on the host"),
     "condarc": _condarc,
+    "verify_mode": _verify_mode,
+    "reboot_mode": _reboot_mode,
 }
 
 

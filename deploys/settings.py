@@ -31,21 +31,45 @@ class Setting:
     help: str
 
 
-# Miniconda3 py37 4.8.3, the last installer whose base python is 3.7 (the TF 2.1 era). Checksum from
-# https://docs.conda.io/en/latest/miniconda_hashes.html (Miniconda3-py37_4.8.3-Linux-x86_64.sh).
-_MINICONDA_URL = "https://repo.anaconda.com/miniconda/Miniconda3-py37_4.8.3-Linux-x86_64.sh"
-_MINICONDA_SHA256 = "bb2e3cedd2e78a8bb6872ab3ab5b1266a90f8c7004a22d8dc2ea5effeb6a439a"
 
 SETTINGS: dict[str, Setting] = {
     # What to install
     "stack": Setting("tf21", "str", "Stack to converge: a stack name (`tf21`) or `tensorflow==X.Y.Z`."),
+    "stacks": Setting(
+        [], "list",
+        "Several stacks, each converged into its own env (e.g. `[\"tf21\", \"tensorflow==2.15.0.post1\"]`); the "
+        "driver satisfies all of them. Empty: the one `stack` (setting both is an error unless they agree).",
+    ),
+    "stack_unsupported": Setting(
+        "skip_env", "str",
+        "A stack of `stacks` the host's GPU cannot run: `skip_env` (that env fails with one line, the others "
+        "converge) or `fail_host`.",
+    ),
+    "only": Setting([], "list", "Run only these steps: `driver`, `conda`, `env`, `packages`, `hook`, `verify` (empty: all)."),
+    "skip": Setting([], "list", "Skip these steps (same names as `only`); a skipped driver below a stack's minimum is named in a warning."),
+    "jupyter_kernels": Setting(False, "bool", "Write a Jupyter kernelspec per env (e.g. \"TensorFlow 2.1 (GPU, CUDA 10.1)\") into jupyter_kernels_dir."),
+    "jupyter_kernels_dir": Setting("/usr/local/share/jupyter/kernels", "path", "The shared kernels folder every user's Jupyter searches (`jupyter --paths`, data)."),
     "conda_channel_family": Setting(
         "defaults", "str",
         "Which channel family's package builds to pin: `defaults` (pkgs/main builds) or `conda-forge`.",
     ),
-    "target_os": Setting("linux", "str", "Target OS for the stack's driver minimum (`linux`; `windows` for reports)."),
     # NVIDIA driver
-    "nvidia_driver_branch": Setting("535", "str", "Driver branch installed when the running driver is absent or too old."),
+    "nvidia_driver_branch": Setting(
+        "auto", "str",
+        "Driver branch installed when the running driver is absent or too old: `auto` chooses per host from its GPUs' "
+        "PCI ids and NVIDIA's supported-chips lists (470 for Kepler, 580 for Maxwell to Blackwell); a branch that "
+        "cannot drive a host's GPU fails that host before any change.",
+    ),
+    "nvidia_driver_kernel_modules": Setting(
+        "auto", "str",
+        "`auto` (open modules where the GPU needs them, Blackwell and Grace Hopper, or where NVIDIA's installer prefers "
+        "them: Turing and newer from branch 560), `open` or `proprietary`.",
+    ),
+    "nvidia_driver_version": Setting(
+        None, "str|none",
+        "One exact driver version for the whole fleet (e.g. `580.95.05`): installed with apt `pkg=VERSION-*` / dnf "
+        "`pkg-VERSION`; a host running another version is drift.",
+    ),
     "nvidia_driver_packages": Setting(
         None, "names|none",
         "Driver packages (`{branch}` is substituted). Default by distro: Ubuntu `nvidia-driver-{branch}`, "
@@ -57,15 +81,19 @@ SETTINGS: dict[str, Setting] = {
     ),
     "nvidia_driver_upgrade": Setting(True, "bool", "Install/upgrade the driver when it is below the stack's minimum; False fails the host instead."),
     "nvidia_driver_hold": Setting(True, "bool", "Hold the driver packages against silent upgrades (apt-mark hold / dnf versionlock)."),
-    "nvidia_driver_reboot": Setting(True, "bool", "Reboot after the driver package changed; False fails the host with 'reboot, then run again'."),
+    "nvidia_driver_reboot": Setting(
+        True, "reboot_mode",
+        "Reboot after the driver package changed: `true` only when nobody is logged in and no GPU process runs (else the "
+        "host fails with 'reboot pending'), `force` anyway, `false` fails the host with 'reboot, then run again'.",
+    ),
     "nvidia_driver_secure_boot_ok": Setting(False, "bool", "Install DKMS modules although Secure Boot is on (set when your modules are signed / a MOK is enrolled)."),
     "allow_local_reboot": Setting(False, "bool", "Allow rebooting the controller itself when the target is `@local`."),
     "reboot_delay": Setting(20, "int", "Seconds to wait after `reboot` before reconnecting (pyinfra crashes if it reconnects to the old sshd)."),
     "reboot_timeout": Setting(600, "int", "Seconds to wait for the host to come back after a reboot."),
     # Miniconda
     "conda_prefix": Setting("/opt/miniconda3", "path", "Where Miniconda is (or gets) installed; conda is always called by absolute path."),
-    "miniconda_url": Setting(_MINICONDA_URL, "url|none", "Installer URL (a mirror works) downloaded on the host when conda is absent."),
-    "miniconda_sha256": Setting(_MINICONDA_SHA256, "sha256|none", "sha256 of the installer; the install is refused without one unless allowed."),
+    "miniconda_url": Setting(None, "url|none", "Installer URL downloaded on the host when conda is absent; None: Miniconda3-py37_4.8.3 from conda_channel_preset's server (repo.anaconda.com, TUNA or BFSU)."),
+    "miniconda_sha256": Setting(None, "sha256|none", "sha256 of the installer (refused without one unless allowed); None: the preset installer's, unless miniconda_url is set."),
     "miniconda_file": Setting(None, "local_path|none", "Installer file on the controller, pushed to the host instead of downloading."),
     "miniconda_allow_unverified": Setting(False, "bool", "Install a Miniconda installer that has no sha256 (not recommended)."),
     "conda_profile_hook": Setting(False, "bool", "Write /etc/profile.d/gpuws-conda.sh so interactive login shells can `conda activate` (never touches users' rc files)."),
@@ -73,13 +101,13 @@ SETTINGS: dict[str, Setting] = {
     # Channels and mirrors
     "conda_channel_preset": Setting(
         "defaults", "str",
-        "`.condarc` preset: `defaults`, `conda-forge`, `tuna`, `bfsu`, or `mirror` (uses conda_mirror_url).",
+        "Mirror preset: `defaults`, `conda-forge`, `tuna`, `bfsu` (conda channels, the Miniconda installer and the pip index, each overridable by its own key), or `mirror` (conda channels from conda_mirror_url).",
     ),
     "conda_mirror_url": Setting(None, "url|none", "Base URL of a conda channel mirror, for the `mirror` preset (e.g. a lab or LAN mirror)."),
     "conda_mirror_allow_http": Setting(False, "bool", "Allow a plain-http conda_mirror_url (packages and their index then travel unprotected; use https where you can)."),
     "condarc_extra": Setting({}, "condarc", "Extra `.condarc` keys merged over the preset (e.g. `{\"channel_priority\": \"strict\"}`); not the channel keys the preset writes."),
     "conda_local_files": Setting([], "conda_files", "Conda package files already on the host, installed explicitly (implies --no-deps)."),
-    "pip_index_url": Setting(None, "url|none", "pip index URL for the env (written to ENV/pip.conf), e.g. a TUNA mirror."),
+    "pip_index_url": Setting(None, "url|none", "pip index URL for the env (written to ENV/pip.conf); None: conda_channel_preset's (TUNA/BFSU PyPI), else pypi.org."),
     "pip_extra_index_urls": Setting([], "urls", "Extra pip index URLs."),
     "pip_find_links": Setting([], "locations", "pip --find-links locations (a wheelhouse directory or URL)."),
     "pip_no_index": Setting(False, "bool", "Install only from pip_find_links (offline)."),
@@ -94,7 +122,9 @@ SETTINGS: dict[str, Setting] = {
     # Env
     "conda_env_recreate": Setting(False, "bool", "Rebuild an env whose python is wrong (a backup of its package lists is kept); False fails the host."),
     # Verification
-    "verify_gpu": Setting(True, "bool", "Run the layered GPU verification at the end of the deploy."),
+    "verify_gpu": Setting("changed", "verify_mode", "When to run the layered GPU verification: `changed` (the state it verified changed, or the last verdict failed), `always`, `never`; `True`/`False` mean `changed`/`never`."),
+    "verify_timeout": Setting(600, "int", "Seconds before the GPU verification is stopped (coreutils `timeout`); the host then fails with a timeout verdict."),
+    "verify_busy_gpu": Setting(0, "int", "Seconds the verification waits while other processes use the GPU; then its compute layers are skipped with a note in the verdict (never a failure)."),
 }
 
 
@@ -113,7 +143,8 @@ def _copy(value: Any) -> Any:
 _CHOICES = {
     "conda_channel_family": ("defaults", "conda-forge"),
     "conda_channel_preset": ("defaults", "conda-forge", "tuna", "bfsu", "mirror"),
-    "target_os": ("linux", "windows"),
+    "stack_unsupported": ("skip_env", "fail_host"),
+    "nvidia_driver_kernel_modules": ("auto", "open", "proprietary"),
     "nvidia_driver_package_manager": (None, "apt", "dnf"),
 }
 # Values with a shape of their own (checked after the kind); the text says what is expected.
@@ -166,6 +197,13 @@ def _check_combinations(values: dict) -> None:
     installer = values["miniconda_file"]
     if installer and not os.path.isfile(installer):
         raise PyinfraError(f"data miniconda_file={installer!r} is not a file on the controller: give the installer's path")
+    version, branch = values["nvidia_driver_version"], str(values["nvidia_driver_branch"])
+    if version and not re.match(r"^[0-9]{3,4}(\.[0-9]+){1,2}(-\S+)?$", version):
+        raise PyinfraError(f"data nvidia_driver_version={version!r} is not a driver version: give one such as 580.95.05")
+    if version and branch != "auto" and version.split(".")[0] != branch:
+        raise PyinfraError(
+            f"data nvidia_driver_version={version!r} is not in nvidia_driver_branch={branch!r}: "
+            f"set nvidia_driver_branch=auto or {version.split('.')[0]}")
     if values["conda_channel_preset"] == "mirror" and not values["conda_mirror_url"]:
         raise PyinfraError("data conda_channel_preset='mirror' needs conda_mirror_url (the channel's base URL)")
     mirror = values["conda_mirror_url"]

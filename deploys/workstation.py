@@ -8,23 +8,46 @@ The order is the order of dependence, and each step fails only its host:
 3. Miniconda, its `.condarc`, the env with the stack's python and conda packages (cudatoolkit,
    cudnn: created in one conda call), the env's pip config;
 4. the stack's pip requirements, the CUDA activation hook;
-5. the layered GPU verification.
+5. the layered GPU verification, when the state it verified changed.
+
+Before any operation, the deploy plans the facts its operations read (`planned_reads`): the first
+read runs them all in one remote command per host (facts/workstation.py).
 
 Every operation reads its facts when it runs, so a step sees what the steps before it changed.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
+from packaging.version import InvalidVersion, Version
+from pyinfra.api.exceptions import PyinfraError
 
 from deploys import offline, settings
-from deploys.desired import DesiredState, desired_state
-from operations import bundle, driver, gpu_gate, hooks, pip, verify
+from facts import workstation as workstation_state
+from facts.conda import CondaInstall, CondaPackages
+from facts.files_state import FileContent, FileTexts
+from facts.gpu import GpuInfo, compute_capability_for
+from facts.pip_env import PipPackages
+from facts.verification import VerificationState, program_id, verification_program
+from deploys.desired import DesiredState, desired_states, driver_state, resolve_stack
+from operations import bundle, driver, gpu_gate, hooks, jupyter, pip, verify
 from operations import conda as conda_ops  # `conda` is this module's @deploy step
+from operations.util.commands import env_prefix_of
 from operations.util.condarc import condarc_preset
+from stacks import gpu_support
+from operations.util.miniconda import PROFILE_HOOK_PATH
+
+
+def windows_min_driver(cfg: dict) -> str | None:
+    """The stack's minimum Windows driver (NVIDIA's Table 3 Windows column), for WSL2 hosts."""
+    try:
+        return resolve_stack(cfg["stack"], "windows", cfg["conda_channel_family"])["min_driver"]
+    except PyinfraError:  # a stack without a Windows row: the Linux minimum is checked instead
+        return None
 
 
 @deploy("NVIDIA driver")
@@ -37,7 +60,12 @@ def nvidia_driver(desired: DesiredState):
     driver.nvidia_driver(
         name=f"Driver >= {stack['min_driver']}",
         min_version=stack["min_driver"],
-        branch=cfg["nvidia_driver_branch"],
+        branch=str(cfg["nvidia_driver_branch"]),  # "auto": chosen per host from its GPUs
+        stack_spec=cfg["stack"],
+        kernel_modules=cfg["nvidia_driver_kernel_modules"],
+        version=cfg["nvidia_driver_version"],
+        # inside WSL2 the Windows driver answers: the stack's Windows minimum applies
+        wsl_min_version=windows_min_driver(cfg),
         packages=cfg["nvidia_driver_packages"],  # "{branch}" in a name is filled in by the operation
         package_manager=cfg["nvidia_driver_package_manager"],
         upgrade=cfg["nvidia_driver_upgrade"],
@@ -73,12 +101,22 @@ def offline_bundle(cfg: dict, held: dict):
 
 
 @deploy("Conda")
-def conda(desired: DesiredState):
-    """Miniconda, its `.condarc`, and the stack's env with its python and conda packages.
+def conda(desired: DesiredState, install: bool = True):
+    """Miniconda, its `.condarc` (steps `conda`), and the stack's env with its python and conda
+    packages (step `env`).
 
-    + desired: the host's desired state (deploys/desired.py)
+    + desired: the host's desired state of one env (deploys/desired.py)
+    + install: also Miniconda and its `.condarc` (the first env of the host only)
     """
     cfg, stack = desired.config, desired.stack
+    prefix = cfg["conda_prefix"]
+    if install and "conda" in desired.steps:
+        conda_base(cfg)
+    if "env" in desired.steps:
+        conda_env(desired)
+
+
+def conda_base(cfg: dict):
     prefix = cfg["conda_prefix"]
     conda_ops.miniconda(
         name="Miniconda",
@@ -97,6 +135,10 @@ def conda(desired: DesiredState):
         extra=cfg["condarc_extra"],
         **preset,
     )
+
+
+def conda_env(desired: DesiredState):
+    cfg, stack, prefix = desired.config, desired.stack, desired.config["conda_prefix"]
     others = [p["name"] for p in stack["conda"] if p["name"] != "python"]
     # One operation, one fact read, one conda solve: the env with its python and the stack's
     # conda packages (cudatoolkit, cudnn).
@@ -116,60 +158,171 @@ def conda(desired: DesiredState):
 
 @deploy("Stack packages")
 def stack_packages(desired: DesiredState):
-    """The env's pip config, the stack's pip requirements and the CUDA activation hook.
+    """The env's pip config and the stack's pip requirements (step `packages`), the CUDA activation
+    hook (step `hook`).
 
-    + desired: the host's desired state (deploys/desired.py)
+    + desired: the host's desired state of one env (deploys/desired.py)
     """
     cfg, stack, env = desired.config, desired.stack, desired.env_prefix
-    pip.config(
-        name="Env pip config",
-        env_prefix=env,
-        index_url=cfg["pip_index_url"],
-        extra_index_urls=cfg["pip_extra_index_urls"],
-        find_links=cfg["pip_find_links"],
-        trusted_hosts=cfg["pip_trusted_hosts"],
-        no_index=cfg["pip_no_index"],
-    )
-    pip.requirements(
-        name="Pip requirements",
-        python=f"{env}/bin/python",
-        requirements=stack["pip"],
-        constraints=stack["pip_constraints"],
-        conflicts=list(desired.conflicts),
-    )
-    hooks.cuda_activation(name="CUDA activation hook", env_prefix=env)
+    if "packages" in desired.steps:
+        pip.config(
+            name="Env pip config",
+            env_prefix=env,
+            index_url=cfg["pip_index_url"],
+            extra_index_urls=cfg["pip_extra_index_urls"],
+            find_links=cfg["pip_find_links"],
+            trusted_hosts=cfg["pip_trusted_hosts"],
+            no_index=cfg["pip_no_index"],
+        )
+        pip.requirements(
+            name="Pip requirements",
+            python=f"{env}/bin/python",
+            requirements=stack["pip"],
+            constraints=stack["pip_constraints"],
+            conflicts=list(desired.conflicts),
+        )
+    if "hook" in desired.steps:
+        hooks.cuda_activation(name="CUDA activation hook", env_prefix=env)
 
 
 @deploy("GPU verification")
 def gpu_verification(desired: DesiredState):
-    """The layered GPU verification of the env; the host keeps its verdict for the fleet report.
+    """The layered GPU verification of the env when its state changed (data verify_gpu); the host
+    keeps its verdict, with the state's fingerprint, for the next run and the fleet report.
 
     + desired: the host's desired state (deploys/desired.py)
     """
-    verify.gpu_stack(name="Layered GPU verification", env_prefix=desired.env_prefix, stack=desired.stack)
+    cfg = desired.config
+    verify.gpu_stack(
+        name="Layered GPU verification",
+        env_prefix=desired.env_prefix,
+        stack=desired.stack,
+        when=cfg["verify_gpu"],
+        timeout=cfg["verify_timeout"],
+        busy_wait=cfg["verify_busy_gpu"],
+    )
+
+
+def planned_reads(desired: DesiredState) -> list:
+    """The facts (class, kwargs) the operations below read on a converged host, with the very
+    arguments they pass: facts.workstation reads them all in one remote command per host."""
+    cfg, env = desired.config, desired.env_prefix.rstrip("/")
+    prefix = cfg["conda_prefix"].rstrip("/") or "/"
+    reads = [
+        (GpuInfo, {}),
+        (CondaInstall, {"prefix": prefix}),
+        (CondaPackages, {"env_prefix": env_prefix_of(prefix, desired.stack["conda_env"]), "prefix": prefix}),
+        (FileContent, {"path": f"{env}/pip.conf"}),
+        (PipPackages, {"python": f"{env}/bin/python"}),
+        (FileTexts, {"paths": list(hooks.hook_paths(env))}),
+    ]
+    if cfg["conda_profile_hook"]:
+        reads.append((FileContent, {"path": PROFILE_HOOK_PATH}))
+    if cfg["verify_gpu"] != "never":
+        params = json.dumps(verify.verification_params(env, desired.stack), sort_keys=True)
+        reads.append((VerificationState, {
+            "env_prefix": env, "verdict_path": f"{env}/{verify.VERDICT_RELATIVE_PATH}",
+            "program": program_id(verification_program(), params),
+        }))
+    return reads
 
 
 @deploy("GPU workstation", data_defaults=settings.defaults())
 def gpu_workstation():
-    """Converge this host to the stack named by data `stack` (default: the settings table's).
+    """Converge this host to the stacks named by data `stacks` (or the one `stack`), one env each.
 
-    Data is validated and the stack resolved before any operation is added, so bad input stops the
-    run with one line while nothing has run on any host.
+    Data is validated and the stacks resolved before any operation is added, so bad input stops the
+    run with one line while nothing has run on any host. Data `only` / `skip` choose the steps
+    (driver, conda, env, packages, hook, verify); their order is kept.
 
     .. code:: python
 
         gpu_workstation()  # in a deploy file: pyinfra INVENTORY deploys/tf21.py
     """
-    desired = desired_state(host.data)
-    stack = desired.stack
-    gpu_gate.gpu_supported(name=f"GPU can run {stack['name']}", stack=stack)
-    nvidia_driver(desired)
-    if desired.config["bundle"]:
-        held = offline.load(desired.config["bundle"], stack["name"])
-        offline_bundle(desired.config, held)
+    states = desired_states(host.data)
+    cfg = states[0].config
+    # nothing runs here: the first operation's read fetches all of these in one remote command
+    reads, seen = [], set()
+    for state in states:
+        for fact, kwargs in planned_reads(state):
+            key = (fact, json.dumps(kwargs, sort_keys=True))
+            if key not in seen:
+                seen.add(key)
+                reads.append((fact, kwargs))
+    workstation_state.plan(host, reads)
+    states = runnable(states)
+    if not states:
+        return
+    driven = driver_state(states)
+    if "driver" in driven.steps:
+        nvidia_driver(driven)
+    else:
+        warn_skipped_driver(driven)
+    if cfg["bundle"]:
+        if len(states) > 1:
+            raise PyinfraError("data bundle: an offline bundle serves one stack; give one stack (or one bundle run per stack)")
+        held = offline.load(cfg["bundle"], states[0].stack["name"])
+        offline_bundle(cfg, held)
         # from here on every installer reads the host's copy of the bundle
-        desired = replace(desired, config=offline.settings_for(desired.config, held))
-    conda(desired)
-    stack_packages(desired)
-    if desired.config["verify_gpu"]:
-        gpu_verification(desired)
+        states = [replace(states[0], config=offline.settings_for(states[0].config, held))]
+    for index, desired in enumerate(states):
+        conda(desired, install=index == 0)
+        stack_packages(desired)
+        if cfg["jupyter_kernels"] and "env" in desired.steps:
+            jupyter.kernelspec(
+                name=f"Jupyter kernel {desired.stack['conda_env']}",
+                env_prefix=desired.env_prefix,
+                kernel_name=desired.stack["conda_env"],
+                display_name=jupyter.display_name(desired.stack),
+                kernels_dir=cfg["jupyter_kernels_dir"],
+            )
+        if "verify" in desired.steps:
+            gpu_verification(desired)  # a no-op that says so when verify_gpu is "never"
+
+
+def runnable(states: list[DesiredState]) -> list[DesiredState]:
+    """The envs this host's GPU can run. A single stack, or data stack_unsupported=fail_host: the GPU
+    gate of each stack (it fails the host, with one line, before any change). Several stacks with
+    stack_unsupported=skip_env: an env the GPU cannot run is left out with one warning line, the
+    others converge; the gate of the remaining ones still stops a host without an NVIDIA GPU."""
+    if len(states) > 1 and states[0].config["stack_unsupported"] == "skip_env":
+        kept = []
+        for state in states:
+            reason = unsupported_reason(workstation_state.read(GpuInfo) or {}, state.stack)
+            if reason:
+                logger.warning(f"{host.name}: env {state.stack['conda_env']} not converged: {reason}")
+            else:
+                kept.append(state)
+        if not kept:  # nothing to run: the gate of the first stack fails the host with its line
+            kept = states[:1]
+        states = kept
+    for state in states:
+        gpu_gate.gpu_supported(name=f"GPU can run {state.stack['name']}", stack=state.stack)
+    return states
+
+
+def unsupported_reason(info: dict, stack: dict) -> str | None:
+    """gpu_gate's line for a GPU of this host the stack cannot run, or None (no verdict: no GPU or an
+    unknown compute capability is left to the gate and the verification)."""
+    for gpu in info.get("gpus") or []:
+        cc = gpu.get("compute_capability") or compute_capability_for(gpu.get("name"))
+        if cc:
+            ok, _message, suggestion = gpu_support(stack, cc)
+            if not ok:
+                return gpu_gate.unsupported_message(stack, gpu.get("name"), cc, suggestion)
+    return None
+
+
+def warn_skipped_driver(desired: DesiredState) -> None:
+    """Step `driver` skipped: say when the running driver is below a stack's minimum (the envs are
+    still converged, as asked, but their CUDA cannot run until the driver is updated)."""
+    running = (workstation_state.read(GpuInfo) or {}).get("driver_version")
+    minimum = str(desired.stack["min_driver"])
+    try:
+        below = not running or Version(str(running)) < Version(minimum)
+    except InvalidVersion:
+        below = True
+    if below:
+        logger.warning(
+            f"{host.name}: step driver skipped, running driver {running or 'none'} is below "
+            f"{minimum} that {desired.stack['name']} needs: its env will not run on the GPU until the driver is updated")

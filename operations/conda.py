@@ -13,6 +13,7 @@ import posixpath
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, OperationValueError, QuoteString, StringCommand, operation
 
+from facts.workstation import read  # this run's broad read (one remote command per host)
 from facts.conda import CondaInstall, CondaPackages
 from facts.files_state import FileContent
 from facts.host import FreeDisk
@@ -35,7 +36,7 @@ def _short_of_disk(prefix: str, min_free_mib: int | None, what: str):
     env): refusing early beats a half-unpacked prefix. Yields a failing command, or nothing."""
     if not min_free_mib:
         return
-    disk = host.get_fact(FreeDisk, path=prefix)
+    disk = read(FreeDisk, path=prefix)
     if disk and disk.get("free_mib") is not None and disk["free_mib"] < min_free_mib:
         yield fail_host(
             f"not enough free disk for {what} under {disk.get('checked_path') or prefix}: "
@@ -82,7 +83,7 @@ def miniconda(
         )
     """
     prefix = absolute(prefix, "miniconda prefix")
-    install = host.get_fact(CondaInstall, prefix=prefix)
+    install = read(CondaInstall, prefix=prefix)
 
     if install and install.get("present"):
         done = f"conda {install.get('version') or '(version unknown)'} already installed at {prefix}"
@@ -90,7 +91,7 @@ def miniconda(
             host.noop(done)
             return
         hook = render_profile_hook(prefix)
-        current = host.get_fact(FileContent, path=PROFILE_HOOK_PATH)
+        current = read(FileContent, path=PROFILE_HOOK_PATH)
         if same_text(current, hook):
             host.noop(f"{done}; {PROFILE_HOOK_PATH} up to date")
             return
@@ -176,7 +177,7 @@ def condarc(
     wanted = render_condarc(channels, default_channels, custom_channels, show_channel_urls, extra)
     path = posixpath.join(prefix, ".condarc")
     # The CondaInstall fact carries the file's text: no read of its own.
-    install = host.get_fact(CondaInstall, prefix=prefix)
+    install = read(CondaInstall, prefix=prefix)
     if not install or not install.get("present"):
         yield fail_host(f"no conda at {prefix}: install Miniconda first (operations.conda.miniconda)")
         return
@@ -234,7 +235,7 @@ def env(
     prefix = absolute(prefix, "conda prefix")
     env_prefix = env_prefix_of(prefix, env_name)
     # One read answers everything: conda there, the env there, its python, packages and libraries.
-    state = host.get_fact(CondaPackages, env_prefix=env_prefix, prefix=prefix)
+    state = read(CondaPackages, env_prefix=env_prefix, prefix=prefix)
     if not state or not state.get("conda"):
         yield fail_host(f"no conda at {prefix}: install Miniconda first (operations.conda.miniconda)")
         return

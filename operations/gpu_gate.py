@@ -13,6 +13,7 @@ from packaging.version import InvalidVersion, Version
 from pyinfra import host, logger
 from pyinfra.api import operation
 
+from facts.workstation import read  # this run's broad read (one remote command per host)
 from facts.gpu import GpuInfo, compute_capability_for
 from stacks import gpu_support
 
@@ -71,7 +72,7 @@ def gpu_supported(stack: dict):
 
         gpu_gate.gpu_supported(name="Check the GPU can run tf21", stack=stacks.resolve("tf21"))
     """
-    info = host.get_fact(GpuInfo)
+    info = read(GpuInfo)
     name = stack["name"]
 
     if not has_nvidia_gpu(info):

@@ -17,6 +17,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import operation
 
+from facts.workstation import read  # this run's broad read (one remote command per host)
 from facts.files_state import FileTexts
 from facts.verification import CUDA_ACTIVATION_HOOK
 
@@ -92,7 +93,7 @@ def cuda_activation(env_prefix: str):
     paths = hook_paths(env_prefix)
     wanted = (render_activate_hook(env_prefix), render_deactivate_hook(env_prefix))
     # Both files in one read (one remote command, no conda start).
-    current = host.get_fact(FileTexts, paths=list(paths))
+    current = read(FileTexts, paths=list(paths))
     stale = [
         (path, text) for path, text in zip(paths, wanted) if not same_text(current.get(path), text)
     ]

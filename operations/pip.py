@@ -11,6 +11,7 @@ import posixpath
 from pyinfra import host
 from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
 
+from facts.workstation import read  # this run's broad read (one remote command per host)
 from facts.files_state import FileContent
 from facts.pip_env import PipPackages
 
@@ -61,7 +62,7 @@ def requirements(
         )
     """
     python = absolute(python, "python")
-    state = host.get_fact(PipPackages, python=python)
+    state = read(PipPackages, python=python)
     if not state or not state.get("present"):
         yield fail_host(f"no python with pip at {python}: create the conda env first (operations.conda.env)")
         return
@@ -135,7 +136,7 @@ def config(
     env_prefix = absolute(env_prefix, "env prefix")
     path = posixpath.join(env_prefix, "pip.conf")
     wanted = render_pip_conf(index_url, extra_index_urls, find_links, trusted_hosts, no_index)
-    current = host.get_fact(FileContent, path=path)
+    current = read(FileContent, path=path)
     if wanted is None:
         if current is None:
             host.noop(f"no pip settings wanted and {path} absent")

@@ -23,6 +23,8 @@ MANAGED_HEADER = "# managed by gpuws"
 # TensorFlow while root's own verification passes). Python runs with -I wherever the deploy starts
 # it, so a json.py or pip/ in the working directory is never imported as root.
 ROOT_PREFIX = ("umask", "022", "&&")
+# The temporary file write_file renames into place (same folder: same file system).
+TMP_SUFFIX = ".gpuws-new"
 
 
 class HostFailure(StringCommand):
@@ -35,20 +37,42 @@ class HostFailure(StringCommand):
 
 
 def fail_host(message: str) -> StringCommand:
-    """A command that fails this host only, with `message` on stderr."""
+    """A command that fails this host only, with `message` on stderr.
+
+    Outside the execute phase (``--dry``, or the change detection before a run without ``-y``)
+    the command will not run, so the host is marked failed now, with its one line: a dry run
+    then shows the host failing and pyinfra's exit status is 1 (pyinfra_cli exits 1 when
+    ``state.failed_hosts`` is not empty). Only ``failed_hosts`` is touched, not the active hosts,
+    so a real run still executes the command and fails the host the usual way.
+    """
+    from pyinfra.context import ctx_host, ctx_state
+
+    state, current = ctx_state.get(), ctx_host.get()
+    if state is not None and current is not None and not getattr(state, "is_executing", True):
+        failed = getattr(state, "failed_hosts", None)
+        if isinstance(failed, set) and current not in failed:
+            failed.add(current)
+            current.log_styled(f"would fail: {message}", fg="red", log_func=logger.error)
     return HostFailure(message)
 
 
-def write_file(path: str, content: str, inside: str | None = None) -> StringCommand:
-    """A command that writes `content` to `path`, creating the file's folder.
+def write_file(path: str, content: str, inside: str | None = None, mode: str = "644") -> StringCommand:
+    """A command that writes `content` to `path` atomically, creating the file's folder.
+
+    The text goes to ``PATH.gpuws-new`` in the same folder, gets its mode, then is renamed over
+    ``PATH`` (rename(2) within one file system is atomic): a full disk or a lost connection
+    leaves the old file as it was and removes the partial one.
 
     + inside: a folder that must already exist (e.g. the conda env): when it is missing the host
       fails with a message instead of the folder being created, because an env folder made by
       `mkdir -p` would look like a broken env to conda.
+    + mode: the file's octal mode, set explicitly (a umask of 077 must not hide a hook from users)
     """
+    tmp = f"{path}{TMP_SUFFIX}"
     write = make_formatted_string_command(
-        "mkdir -p {0} && printf %s {1} > {2}",
-        QuoteString(posixpath.dirname(path)), QuoteString(content), QuoteString(path),
+        "mkdir -p {0} && printf %s {1} > {2} && chmod {3} {2} && mv -f {2} {4} || {{ rm -f {2}; exit 1; }}",
+        QuoteString(posixpath.dirname(path)), QuoteString(content), QuoteString(tmp),
+        QuoteString(mode), QuoteString(path),
     )
     if inside is None:
         return write

@@ -7,6 +7,7 @@ kind of drift is drift from what the deploy itself put there.
 
 from __future__ import annotations
 
+import shlex
 import pytest
 
 from tests.model.virtual_host import PREFIX, RTX_2080_TI, converged
@@ -95,7 +96,7 @@ def test_drift_is_corrected_by_exactly_the_operation_that_owns_it(run_deploy, dr
     assert run.returncode == 0, run.describe()
     assert run.changed("ws09") == expected_ops, run.describe()
     commands = [c["command"] for c in run.op_commands("ws09") if c["kind"] != "write_file"]
-    writes = [c["command"].split(" > ")[-1] for c in run.op_commands("ws09") if c["kind"] == "write_file"]
+    writes = [shlex.split(c["command"].split(" mv -f ", 1)[-1])[1] for c in run.op_commands("ws09") if c["kind"] == "write_file"]
     if expected_commands == ["write_file"]:
         assert commands == [] and len(writes) == 1
         path = writes[0]

@@ -23,7 +23,9 @@ Nothing here is real: no GPU, driver, conda or pip exists behind it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shlex
 from pathlib import Path
 
@@ -33,7 +35,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from deploys.settings import SETTINGS
-from facts.verification import HEREDOC_END
+from operations.util.condarc import preset_sources
+from facts.verification import FINGERPRINT_MARKER, HEREDOC_END
 from tests.model import render
 
 PREFIX = SETTINGS["conda_prefix"].default
@@ -52,7 +55,8 @@ APT_ARCHIVE = {
     "nvidia-driver-440": "440.100-0ubuntu0.18.04.1",
     "nvidia-driver-410": "410.48-0ubuntu1",
 }
-DOWNLOADS = {SETTINGS["miniconda_url"].default: SETTINGS["miniconda_sha256"].default}
+_DEFAULT_SOURCES = preset_sources("defaults")  # the installer data miniconda_url=None means
+DOWNLOADS = {_DEFAULT_SOURCES["miniconda_url"]: _DEFAULT_SOURCES["miniconda_sha256"]}
 MINICONDA = {"version": "4.8.3", "python": "3.7.6"}
 CONDA_CHANNEL = {
     "python": [("3.7.16", "h7a1cb2a_0"), ("3.8.16", "h7a1cb2a_3")],
@@ -92,7 +96,11 @@ BACKUP_STAMP = "20260101T000000Z"  # what `date -u +%Y%m%dT%H%M%SZ` prints on th
 
 # Facts: their commands are long scripts; the log keeps only the kind for them.
 FACT_KINDS = {"GpuInfo", "CondaInstall", "CondaPackages", "PipPackages", "FileContent", "FileTexts", "FreeDisk",
-              "LinuxDistribution", "Kernel", "Uptime", "GpuVerification"}
+              "LinuxDistribution", "Kernel", "Uptime", "GpuVerification", "StateFacts", "VerificationState"}
+# facts/workstation.py's StateFacts: each part between these (the fact's own command inside)
+PART_START = "_o=$( {\n"
+PART_END = re.compile(r"\n\} 2>/dev/null \); _rc=\$\?\nprintf '@@gpuws-part (\d+) rc=%s\\n' \"\$_rc\"\n"
+                      r"if \[ -n \"\$_o\" \]; then printf '%s\\n' \"\$_o\"; fi\n?")
 
 
 class CommandRejected(Exception):
@@ -229,6 +237,8 @@ class VirtualHost(dict):
     def _handlers(self):
         return [
             (HEREDOC_END, "GpuVerification", self._verification),
+            (PART_START, "StateFacts", self._state_facts),
+            ("gpuws_fingerprint() {", "VerificationState", self._verification_state),
             ("run_section smi_table", "GpuInfo", lambda c: (render.gpu_probe(self.state), [])),
             ("echo '@@section present rc=0'", "CondaInstall", self._conda_install_fact),
             ("echo '@@section records rc=0'", "CondaPackages", self._conda_packages_fact),
@@ -333,11 +343,44 @@ class VirtualHost(dict):
     def _verification(self, command):
         python = shlex.split(command.splitlines()[0])[4]  # if [ ! -x PYTHON ]; then ...
         run_line = next(line for line in command.splitlines() if " - --params-json " in line)
-        params = json.loads(shlex.split(run_line.split(" <<", 1)[0])[3])
-        lines, verdict = render.verification(self.state, python, params)
-        if verdict is not None and params.get("verdict_path"):  # the script keeps its last verdict
-            self.state["files"][params["verdict_path"]] = json.dumps(verdict, sort_keys=True) + "\n"
+        words = shlex.split(run_line.split(" <<", 1)[0])  # $_timeout PYTHON - --params-json JSON $_layers
+        params = json.loads(words[words.index("--params-json") + 1])
+        if params.get("verdict_path"):
+            raise UnknownCommand("the program must not write the verdict: the operation does")
+        lines, _verdict = render.verification(self.state, python, params)
+        return [f"{FINGERPRINT_MARKER}{self._fingerprint(params['env_prefix'])}", *lines], []
+
+    def _fingerprint(self, env_prefix: str) -> str:
+        return fingerprint(self.state, env_prefix)
+
+    def _verification_state(self, command):
+        env = _assigned_after(command, "gpuws_fingerprint ")
+        verdict_path = shlex.split(next(l for l in command.splitlines() if l.startswith("cat ")))[1]
+        lines = [f"{FINGERPRINT_MARKER}{self._fingerprint(env)}"]
+        if verdict_path in self.state["files"]:
+            lines += self.state["files"][verdict_path].splitlines()
         return lines, []
+
+    def _state_facts(self, command):
+        """One remote command, many facts: each part answered by the handler of its own fact."""
+        out, rest = [], command
+        while rest.startswith(PART_START):
+            end = PART_END.search(rest)
+            if end is None:
+                raise UnknownCommand("a StateFacts part without its end marker")
+            part, rest = rest[len(PART_START):end.start()], rest[end.end():]
+            handler = next(h for m, k, h in self._handlers() if k not in ("StateFacts",) and m in part)
+            if handler is None:
+                raise UnknownCommand(f"no matcher for a part: {part[:80]}")
+            try:
+                stdout, _stderr = handler(part)
+                rc = 0
+            except CommandRejected:
+                stdout, rc = [], 1
+            out += [f"@@gpuws-part {end.group(1)} rc={rc}", *stdout]
+        if rest.strip():
+            raise UnknownCommand(f"text after the last part: {rest[:80]}")
+        return out, []
 
     # -------------------------------------------------------------------------- driver
 
@@ -618,9 +661,14 @@ class VirtualHost(dict):
             if not self._dir_exists(inside):
                 raise CommandRejected(message)
             words = words[12:]
-        if len(words) != 9 or words[:2] != ["mkdir", "-p"] or words[3:6] != ["&&", "printf", "%s"] or words[7] != ">":
+        # mkdir -p DIR && printf %s TEXT > TMP && chmod MODE TMP && mv -f TMP PATH || { rm -f TMP; exit 1; }
+        if (len(words) != 26 or words[:2] != ["mkdir", "-p"] or words[3:6] != ["&&", "printf", "%s"]
+                or words[7] != ">" or words[9:11] != ["&&", "chmod"] or words[12:13] != [words[8]]
+                or words[13:16] != ["&&", "mv", "-f"] or words[16] != words[8]
+                or words[17] != words[8][: -len(".gpuws-new")] or words[18:] != ["||", "{", "rm", "-f", words[8] + ";", "exit", "1;", "}"]
+                or not words[8].endswith(".gpuws-new")):
             raise UnknownCommand(command)
-        self.state["files"][words[8]] = words[6]
+        self.state["files"][words[17]] = words[6]
         return [], []
 
     def _fail_host(self, command):
@@ -636,6 +684,23 @@ def _assigned(command: str, variable: str) -> str:
         if line.startswith(f"{variable}="):
             return shlex.split(line[len(variable) + 1:])[0] if line[len(variable) + 1:] else ""
     raise UnknownCommand(f"no {variable}= in the fact's script")
+
+
+def fingerprint(state: dict, env_prefix: str) -> str:
+    """What facts.verification's gpuws_fingerprint covers: the loaded driver and the boot, the
+    env's packages, the hook files (the model's stand-in for `ls -l` + cksum)."""
+    name = env_prefix.rstrip("/").rsplit("/", 1)[-1]
+    hooks = {p: t for p, t in state["files"].items() if p.startswith(env_prefix) and "/etc/conda/" in p}
+    seen = [state["driver"]["loaded"], state.get("counters", {}).get("reboots"), state["envs"].get(name), hooks]
+    return hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _assigned_after(command: str, prefix: str) -> str:
+    """The first argument after `prefix` on a line that uses it (the env of gpuws_fingerprint)."""
+    for line in command.splitlines():
+        if prefix in line and "() {" not in line:
+            return shlex.split(line.split(prefix, 1)[1].rstrip(')"'))[0]
+    raise UnknownCommand(f"no {prefix.strip()} call in the fact's script")
 
 
 def _expect(command: str, wanted: str) -> None:
@@ -670,7 +735,12 @@ def converged(hostname: str, gpu: dict = RTX_2080_TI, driver: str = "440.100") -
         activate: render_activate_hook(env),
         deactivate: render_deactivate_hook(env),
     })
+    # the passing verdict of the run that converged it, taken of this very state
+    verdict = {"ok": True, "failed_layer": None, "hint": None, "layers": [], "tensorflow": "2.1.0",
+               "gpu": gpu["name"], "checked_at": "2026-01-01T00:00:00Z", "fingerprint": fingerprint(state, env)}
+    state["files"][f"{env}/etc/gpuws/last-verdict.json"] = json.dumps(verdict, sort_keys=True) + "\n"
     return state
+
 
 def _as_root(words: list[str]) -> list[str]:
     """conda and pip as the deploy runs them as root: `umask 022 && TOOL ...`, python with -I (the

@@ -78,7 +78,7 @@ class HostReport:
 def collect(inventory_path: str, deploy: str = "deploys/tf21.py", data: dict | None = None) -> list[HostReport]:
     """Connect to every host of the inventory and report on it; unreachable hosts are reported too."""
     override = dict(data or {})
-    override["verify_gpu"] = False  # never compute on the GPU from a report
+    override["verify_gpu"] = "never"  # never compute on the GPU from a report
     # CLI mode: operations are ordered by their line in the deploy file, as `pyinfra` orders them,
     # so one step has one name on every host even where hosts take different branches.
     pyinfra.is_cli = True

@@ -47,7 +47,10 @@ def test_fact_runs_the_script_from_stdin_under_python37(tmp_path):
                                   params_json(env=str(env), verdict_path=verdict_path))
     assert verdict["python"] == "3.7.16"
     assert verdict["env_prefix"] == str(env)
+    fingerprint = verdict.pop("fingerprint")
     assert json.loads(verdict_path.read_text()) == verdict
+    # the state's fingerprint comes from shell tools (cksum), printed before the program runs
+    assert fingerprint and all(part.isdigit() for part in fingerprint.split("-"))
     assert "@@gpuws-verify rc=" + ("0" if verdict["ok"] else "3") in completed.stdout
     if not host_has_nvidia_driver():
         assert verdict["failed_layer"] == "driver"
@@ -96,16 +99,41 @@ def test_fact_when_the_script_crashes(tmp_path):
 def test_parse_verdict_takes_the_verdict_line_among_noise():
     verdict = {"ok": True, "failed_layer": None, "hint": None, "layers": [], "host": "ws01", "tensorflow": "2.1.0"}
     lines = ["motd: welcome", "{not json", json.dumps({"unrelated": 1}), json.dumps(verdict), "@@gpuws-verify rc=0"]
-    assert parse_verdict(lines) == verdict
+    assert parse_verdict(lines) == dict(verdict, fingerprint=None)
+
+
+def test_parse_verdict_keeps_the_fingerprint_and_the_busy_note():
+    verdict = {"ok": True, "failed_layer": None, "hint": None, "host": "ws01", "tensorflow": "2.1.0",
+               "layers": [{"name": "driver", "ok": True, "detail": "ok"}]}
+    lines = ["@@gpuws-verify fingerprint=123-456", "@@gpuws-verify busy=2", json.dumps(verdict), "@@gpuws-verify rc=0"]
+    parsed = parse_verdict(lines)
+    assert parsed["fingerprint"] == "123-456"
+    assert parsed["note"].startswith("2 process(es) were using the GPU: the compute layers")
+
+
+def test_parse_verdict_after_a_timeout():
+    parsed = parse_verdict(["@@gpuws-verify fingerprint=1-2", "@@gpuws-verify rc=124"])
+    assert parsed["failed_layer"] == "environment" and parsed["fingerprint"] == "1-2"
+    assert parsed["layers"][0]["detail"] == "the verification did not finish in time (killed by timeout)"
 
 
 def test_parse_verdict_without_output_is_an_environment_failure():
     assert GpuVerification.default()["failed_layer"] == "environment"
-    assert parse_verdict(["@@gpuws-verify rc=137"])["layers"][0]["detail"] == (
-        "the verification script printed no verdict (exit status 137)"
+    assert parse_verdict(["@@gpuws-verify rc=1"])["layers"][0]["detail"] == (
+        "the verification script printed no verdict (exit status 1)"
     )
 
 
 def test_the_command_refuses_a_script_that_would_end_the_here_document():
     with pytest.raises(ValueError):
         verification_command("/e/bin/python", "/e", "{}", f"print(1)\n{HEREDOC_END}\n")
+
+
+def test_the_command_limits_memory_and_time_and_respects_a_busy_gpu():
+    from facts.verification import verification_command
+
+    command = verification_command("/e/bin/python", "/e", "{}", "print(1)\n", timeout=42, busy_wait=30)
+    assert "TF_FORCE_GPU_ALLOW_GROWTH=true; export TF_FORCE_GPU_ALLOW_GROWTH" in command
+    assert "timeout -k 10 42" in command
+    assert '[ "$_waited" -lt 30 ]' in command and "--layers driver,cuda_driver,libraries,tensorflow" in command
+    assert "--layers" not in verification_command("/e/bin/python", "/e", "{}", "print(1)\n", busy="run")
