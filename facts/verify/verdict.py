@@ -9,6 +9,8 @@ Arguments (the pyinfra fact feeds the program itself on stdin: ``python - ARGS``
                         "verdict_path": "...", "env_prefix": "..."}; flags below override it
   --tensorflow VERSION --library SONAME (repeatable) --min-cuda-driver X.Y
   --verdict-path PATH  --env-prefix PATH (default: this python's sys.prefix)
+  --layers NAME,...    run only these layers, in their usual order (e.g. the framework-free
+                       driver,cuda_driver,ptx_compute)
 """
 
 import argparse
@@ -23,10 +25,12 @@ from .cuda import check_cuda_driver
 from .driver import check_driver
 from .framework import check_compute, check_tensorflow
 from .libraries import check_libraries
+from .ptx import check_ptx_compute
 
 CHECKS = (
     ("driver", check_driver),
     ("cuda_driver", check_cuda_driver),
+    ("ptx_compute", check_ptx_compute),
     ("libraries", check_libraries),
     ("tensorflow", check_tensorflow),
     ("compute", check_compute),
@@ -88,14 +92,20 @@ def parse_params(argv):
     parser.add_argument("--min-cuda-driver", default=None)
     parser.add_argument("--verdict-path", default=None)
     parser.add_argument("--env-prefix", default=None)
+    parser.add_argument("--layers", default=None)
     options = parser.parse_args(argv)
     params = json.loads(options.params_json) if options.params_json else {}
-    for key in ("tensorflow", "libraries", "min_cuda_driver", "verdict_path", "env_prefix"):
+    for key in ("tensorflow", "libraries", "min_cuda_driver", "verdict_path", "env_prefix", "layers"):
         value = getattr(options, key)
         if value is not None:
             params[key] = value
     params.setdefault("libraries", [])
     params.setdefault("env_prefix", sys.prefix)
+    if isinstance(params.get("layers"), str):
+        params["layers"] = [name.strip() for name in params["layers"].split(",") if name.strip()]
+    unknown = sorted(set(params.get("layers") or []) - set(LAYERS))
+    if unknown:
+        parser.error("unknown layer(s) {0}; the layers are {1}".format(", ".join(unknown), ",".join(LAYERS)))
     return params
 
 
@@ -124,6 +134,8 @@ def main(argv=None, checks=CHECKS):
     params = parse_params(sys.argv[1:] if argv is None else argv)
     # TensorFlow's INFO lines are noise here; its warnings (which library failed) still reach stderr.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    if params.get("layers"):
+        checks = tuple((name, check) for name, check in checks if name in params["layers"])
     with StdoutToStderr():
         verdict = run_layers(params, checks)
     if params.get("verdict_path"):

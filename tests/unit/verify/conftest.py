@@ -21,6 +21,10 @@ from pathlib import Path
 import pytest
 
 from facts.verify import libraries
+from tests.unit.verify import standin
+
+# ctypes.CDLL as it is before the `libs` fixture replaces it
+REAL_CDLL = ctypes.CDLL
 
 TF21_LIBRARIES = [
     "libcudart.so.10.1", "libcublas.so.10", "libcufft.so.10", "libcurand.so.10",
@@ -110,7 +114,42 @@ def smi(monkeypatch, tmp_path):
     return install
 
 
-# ------------------------------------------------------------------------------ ctypes.CDLL
+# ------------------------------------------------------------------------------ libcuda.so.1
+
+@pytest.fixture(scope="session")
+def standin_build(tmp_path_factory):
+    """The lab's stand-in libcuda.so.1 (driver 440.100, CUDA 10.2), compiled once."""
+    try:
+        return standin.build_libcuda(tmp_path_factory.mktemp("standin-libcuda"))
+    except RuntimeError as error:
+        pytest.fail(str(error))
+
+
+@pytest.fixture
+def standin_gpu(monkeypatch, tmp_path, standin_build):
+    """standin_gpu(**hardware) loads a fresh copy of the stand-in libcuda (its own contexts and
+    memory) answering for one GPU; the keywords are those of standin.driver_environment."""
+    copies = []
+
+    def install(**hardware):
+        environment = standin.driver_environment(tmp_path / f"standin-{len(copies)}", standin_build,
+                                                 **hardware)
+        for key in ("GPUWS_LAB_HARDWARE", "GPUWS_LAB_DRIVER_VERSION_FILE", "GPUWS_LAB_MODULE_FILE"):
+            monkeypatch.setenv(key, environment[key])
+        copy = tmp_path / f"libcuda-{len(copies)}.so"
+        shutil.copy(standin_build, copy)
+        copies.append(copy)
+        return REAL_CDLL(str(copy))
+
+    return install
+
+
+@pytest.fixture
+def libcuda(standin_gpu):
+    """The stand-in libcuda with a GeForce RTX 2080 Ti (compute capability 7.5) and its driver loaded."""
+    return standin_gpu()
+
+
 
 class FakeLibCuda:
     def __init__(self, init=0, version=10020, count=1):
@@ -243,10 +282,10 @@ def tensorflow(monkeypatch, tmp_path):
     sys.modules.pop("tensorflow", None)
 
 
-def working_gpu(nvml, libs, maps, tensorflow, env="/env", **tf_config):
-    """Every boundary faked as on a healthy tf21 workstation."""
+def working_gpu(nvml, libs, maps, tensorflow, libcuda, env="/env", **tf_config):
+    """Every boundary faked as on a healthy tf21 workstation; libcuda is the lab's stand-in."""
     nvml()
-    libs({"libcuda.so.1": FakeLibCuda(), **{name: object() for name in TF21_LIBRARIES}})
+    libs({"libcuda.so.1": libcuda, **{name: object() for name in TF21_LIBRARIES}})
     maps([f"{env}/lib/{name}.0" for name in TF21_LIBRARIES] + ["/usr/lib/x86_64-linux-gnu/libcuda.so.450.57"])
     tensorflow(**tf_config)
 

@@ -38,8 +38,8 @@ def layer(verdict, name):
 
 # ---------------------------------------------------------------------------- all layers pass
 
-def test_all_layers_pass_one_json_line_and_the_verdict_file(capfd, nvml, libs, maps, tensorflow, tmp_path):
-    working_gpu(nvml, libs, maps, tensorflow)
+def test_all_layers_pass_one_json_line_and_the_verdict_file(capfd, nvml, libs, maps, tensorflow, tmp_path, libcuda):
+    working_gpu(nvml, libs, maps, tensorflow, libcuda)
     verdict_path = tmp_path / "state" / "last-verdict.json"
 
     status, lines, verdict = run(capfd, "--params-json", params_json(verdict_path=verdict_path))
@@ -58,8 +58,8 @@ def test_all_layers_pass_one_json_line_and_the_verdict_file(capfd, nvml, libs, m
     assert json.loads(verdict_path.read_text()) == verdict
 
 
-def test_flags_override_params_json(capfd, nvml, libs, maps, tensorflow):
-    working_gpu(nvml, libs, maps, tensorflow, version="2.3.0")
+def test_flags_override_params_json(capfd, nvml, libs, maps, tensorflow, libcuda):
+    working_gpu(nvml, libs, maps, tensorflow, libcuda, version="2.3.0")
     status, _, verdict = run(capfd, "--params-json", params_json(), "--tensorflow", "2.3.0",
                              "--library", "libcudart.so.10.1")
     assert status == 0
@@ -179,9 +179,9 @@ def test_cuda_driver_sees_no_device(capfd, nvml, libs):
 
 # ---------------------------------------------------------------------------- layer 3: libraries
 
-def test_libraries_cudnn_missing_names_the_library_and_the_conda_package(capfd, nvml, libs, maps):
+def test_libraries_cudnn_missing_names_the_library_and_the_conda_package(capfd, nvml, libs, maps, libcuda):
     nvml()
-    available = {"libcuda.so.1": FakeLibCuda(), **{n: object() for n in TF21_LIBRARIES if n != "libcudnn.so.7"}}
+    available = {"libcuda.so.1": libcuda, **{n: object() for n in TF21_LIBRARIES if n != "libcudnn.so.7"}}
     libs(available)
     maps([f"/env/lib/{n}.0" for n in TF21_LIBRARIES if n != "libcudnn.so.7"])
     status, _, verdict = run(capfd, "--params-json", params_json())
@@ -196,16 +196,16 @@ def test_libraries_cudnn_missing_names_the_library_and_the_conda_package(capfd, 
     )
 
 
-def test_libraries_cudart_missing_points_at_cudatoolkit(capfd, nvml, libs, maps):
+def test_libraries_cudart_missing_points_at_cudatoolkit(capfd, nvml, libs, maps, libcuda):
     nvml()
-    libs({"libcuda.so.1": FakeLibCuda()})
+    libs({"libcuda.so.1": libcuda})
     maps([])
     _, _, verdict = run(capfd, "--params-json", params_json())
     assert verdict["hint"].startswith("libcudart.so.10.1 not found in the env: re-run the deploy (conda package cudatoolkit)")
 
 
-def test_libraries_from_outside_the_env_are_reported(capfd, nvml, libs, maps, tensorflow):
-    working_gpu(nvml, libs, maps, tensorflow)
+def test_libraries_from_outside_the_env_are_reported(capfd, nvml, libs, maps, tensorflow, libcuda):
+    working_gpu(nvml, libs, maps, tensorflow, libcuda)
     maps(["/env/lib/libcudart.so.10.1.243", "/usr/local/cuda-10.1/lib64/libcudnn.so.7.6.5"])
     _, _, verdict = run(capfd, "--params-json", params_json(), "--library", "libcudart.so.10.1",
                         "--library", "libcudnn.so.7")
@@ -224,14 +224,14 @@ def test_library_origin_reads_the_real_proc_self_maps():
 
 # ---------------------------------------------------------------------------- layer 4: TensorFlow
 
-def _up_to_tensorflow(nvml, libs, maps):
+def _up_to_tensorflow(nvml, libs, maps, libcuda):
     nvml()
-    libs({"libcuda.so.1": FakeLibCuda(), **{name: object() for name in TF21_LIBRARIES}})
+    libs({"libcuda.so.1": libcuda, **{name: object() for name in TF21_LIBRARIES}})
     maps([f"/env/lib/{name}.0" for name in TF21_LIBRARIES])
 
 
-def test_tensorflow_import_fails_on_a_too_new_protobuf(capfd, nvml, libs, maps, tensorflow):
-    _up_to_tensorflow(nvml, libs, maps)
+def test_tensorflow_import_fails_on_a_too_new_protobuf(capfd, nvml, libs, maps, tensorflow, libcuda):
+    _up_to_tensorflow(nvml, libs, maps, libcuda)
     tensorflow(import_error=("TypeError", "Descriptors cannot not be created directly."))
     status, lines, verdict = run(capfd, "--params-json", params_json())
     assert status == 3 and len(lines) == 1
@@ -242,10 +242,10 @@ def test_tensorflow_import_fails_on_a_too_new_protobuf(capfd, nvml, libs, maps, 
     assert verdict["hint"] == "protobuf is too new for this TensorFlow: pin protobuf<3.21 (re-run the deploy)"
 
 
-def test_tensorflow_not_installed(capfd, nvml, libs, maps):
+def test_tensorflow_not_installed(capfd, nvml, libs, maps, libcuda):
     # this test venv has no tensorflow: the real import machinery fails
     assert importlib.util.find_spec("tensorflow") is None
-    _up_to_tensorflow(nvml, libs, maps)
+    _up_to_tensorflow(nvml, libs, maps, libcuda)
     _, _, verdict = run(capfd, "--params-json", params_json())
     assert layer(verdict, "tensorflow")["detail"] == (
         "import tensorflow failed: ModuleNotFoundError: No module named 'tensorflow'"
@@ -255,31 +255,31 @@ def test_tensorflow_not_installed(capfd, nvml, libs, maps):
     )
 
 
-def test_tensorflow_import_fails_on_a_missing_library(capfd, nvml, libs, maps, tensorflow):
-    _up_to_tensorflow(nvml, libs, maps)
+def test_tensorflow_import_fails_on_a_missing_library(capfd, nvml, libs, maps, tensorflow, libcuda):
+    _up_to_tensorflow(nvml, libs, maps, libcuda)
     tensorflow(import_error=("ImportError", "libcublas.so.10: cannot open shared object file: No such file or directory"))
     _, _, verdict = run(capfd, "--params-json", params_json())
     assert verdict["hint"] == "a shared library TensorFlow links against is missing: re-run the deploy"
 
 
-def test_tensorflow_wrong_version(capfd, nvml, libs, maps, tensorflow):
-    _up_to_tensorflow(nvml, libs, maps)
+def test_tensorflow_wrong_version(capfd, nvml, libs, maps, tensorflow, libcuda):
+    _up_to_tensorflow(nvml, libs, maps, libcuda)
     tensorflow(version="2.2.0")
     _, _, verdict = run(capfd, "--params-json", params_json())
     assert layer(verdict, "tensorflow")["detail"] == "tensorflow 2.2.0 imported, the stack wants 2.1.0"
     assert verdict["tensorflow"] == "2.2.0"
 
 
-def test_tensorflow_cpu_only_build(capfd, nvml, libs, maps, tensorflow):
-    _up_to_tensorflow(nvml, libs, maps)
+def test_tensorflow_cpu_only_build(capfd, nvml, libs, maps, tensorflow, libcuda):
+    _up_to_tensorflow(nvml, libs, maps, libcuda)
     tensorflow(built_with_cuda=False)
     _, _, verdict = run(capfd, "--params-json", params_json())
     assert layer(verdict, "tensorflow")["detail"] == "tensorflow 2.1.0 is not built with CUDA"
     assert verdict["hint"] == "this is a CPU-only TensorFlow: install tensorflow-gpu==2.1.0 (re-run the deploy)"
 
 
-def test_tensorflow_lists_no_gpu(capfd, nvml, libs, maps, tensorflow):
-    _up_to_tensorflow(nvml, libs, maps)
+def test_tensorflow_lists_no_gpu(capfd, nvml, libs, maps, tensorflow, libcuda):
+    _up_to_tensorflow(nvml, libs, maps, libcuda)
     tensorflow(gpus=())
     _, _, verdict = run(capfd, "--params-json", params_json())
     assert layer(verdict, "tensorflow")["detail"] == "tensorflow 2.1.0 lists no GPU"
@@ -288,8 +288,8 @@ def test_tensorflow_lists_no_gpu(capfd, nvml, libs, maps, tensorflow):
 
 # ---------------------------------------------------------------------------- layer 5: compute
 
-def test_compute_result_differs_from_the_cpu(capfd, nvml, libs, maps, tensorflow):
-    working_gpu(nvml, libs, maps, tensorflow, matmul="wrong")
+def test_compute_result_differs_from_the_cpu(capfd, nvml, libs, maps, tensorflow, libcuda):
+    working_gpu(nvml, libs, maps, tensorflow, libcuda, matmul="wrong")
     status, _, verdict = run(capfd, "--params-json", params_json())
     assert status == 3
     assert verdict["failed_layer"] == "compute"
@@ -297,8 +297,8 @@ def test_compute_result_differs_from_the_cpu(capfd, nvml, libs, maps, tensorflow
     assert verdict["hint"].startswith("the GPU computes wrong results")
 
 
-def test_compute_kernel_image_invalid_on_ampere(capfd, nvml, libs, maps, tensorflow):
-    working_gpu(nvml, libs, maps, tensorflow,
+def test_compute_kernel_image_invalid_on_ampere(capfd, nvml, libs, maps, tensorflow, libcuda):
+    working_gpu(nvml, libs, maps, tensorflow, libcuda,
                 matmul="raise:CUDA runtime implicit initialization on GPU:0 failed. Status: device kernel image is invalid")
     _, _, verdict = run(capfd, "--params-json", params_json())
     assert layer(verdict, "compute")["detail"] == (
@@ -308,8 +308,8 @@ def test_compute_kernel_image_invalid_on_ampere(capfd, nvml, libs, maps, tensorf
     assert "tensorflow==2.5.0 or later for Ampere" in verdict["hint"]
 
 
-def test_compute_placed_on_the_cpu(capfd, nvml, libs, maps, tensorflow):
-    working_gpu(nvml, libs, maps, tensorflow, matmul="cpu")
+def test_compute_placed_on_the_cpu(capfd, nvml, libs, maps, tensorflow, libcuda):
+    working_gpu(nvml, libs, maps, tensorflow, libcuda, matmul="cpu")
     _, _, verdict = run(capfd, "--params-json", params_json())
     assert layer(verdict, "compute")["detail"] == (
         "the matmul ran on '/job:localhost/replica:0/task:0/device:CPU:0', not on the GPU"
@@ -363,7 +363,7 @@ def _expect_real_verdict(completed, verdict_path=None):
     return verdict
 
 
-def test_real_run_with_this_python(tmp_path):
+def test_real_run_with_this_python(tmp_path, libcuda):
     program = tmp_path / "verify_gpu.py"
     program.write_text(verification_program())
     verdict_path = tmp_path / "verdict.json"
