@@ -27,6 +27,46 @@ _MIRRORZ_BASES = {
 
 PRESETS = ("defaults", "conda-forge", "tuna", "bfsu", "mirror")
 
+# The installer every preset serves: Miniconda3 py37 4.8.3 (the last one whose base python is 3.7,
+# the TF 2.1 era); a mirror serves the same bytes, so the checksum is the same everywhere
+# (https://docs.conda.io/en/latest/miniconda_hashes.html).
+MINICONDA_INSTALLER = "Miniconda3-py37_4.8.3-Linux-x86_64.sh"
+MINICONDA_SHA256 = "bb2e3cedd2e78a8bb6872ab3ab5b1266a90f8c7004a22d8dc2ea5effeb6a439a"
+_MINICONDA_BASE = {
+    "defaults": "https://repo.anaconda.com/miniconda",
+    "conda-forge": "https://repo.anaconda.com/miniconda",
+    # the mirrors' Miniconda folder beside their anaconda/pkgs (https://mirrors.tuna.tsinghua.edu.cn/help/anaconda/)
+    "tuna": "https://mirrors.tuna.tsinghua.edu.cn/anaconda/miniconda",
+    "bfsu": "https://mirrors.bfsu.edu.cn/anaconda/miniconda",
+}
+# The same mirrors' PyPI (https://mirrors.tuna.tsinghua.edu.cn/help/pypi/, https://mirrors.bfsu.edu.cn/help/pypi/);
+# None: pip's own default, pypi.org.
+_PIP_INDEX = {
+    "tuna": "https://pypi.tuna.tsinghua.edu.cn/simple",
+    "bfsu": "https://mirrors.bfsu.edu.cn/pypi/web/simple",
+}
+
+
+def preset_sources(name: str) -> dict:
+    """The installer and pip index a channel preset implies: `miniconda_url`, `miniconda_sha256`,
+    `pip_index_url` (None where the preset has no opinion: `mirror` is one conda channel of the
+    lab's own layout, so its installer and pip index come from their own data keys).
+
+    + name: a preset of `PRESETS`
+
+    .. code:: python
+
+        preset_sources("tuna")["pip_index_url"]  # "https://pypi.tuna.tsinghua.edu.cn/simple"
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown conda preset {name!r}: choose one of {', '.join(PRESETS)}")
+    base = _MINICONDA_BASE.get(name)
+    return {
+        "miniconda_url": f"{base}/{MINICONDA_INSTALLER}" if base else None,
+        "miniconda_sha256": MINICONDA_SHA256 if base else None,
+        "pip_index_url": _PIP_INDEX.get(name),
+    }
+
 
 def condarc_preset(name: str, base_url: str | None = None) -> dict:
     """The `condarc` arguments of a named channel setup.
