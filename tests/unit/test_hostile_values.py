@@ -1,8 +1,8 @@
 """Hostile data values through the real `pyinfra` CLI: each run stops with one line before any host
 command runs (issue 12 item 1).
 
-The hosts are pyinfra's @fake connector with a `fake_responses` mapping that counts every command
-it is asked to answer; the count must stay 0. Every value of the settings unit test
+The host is pyinfra's @fake connector, its command and file-transfer methods wrapped to count
+every call; the count must stay 0. Every value of the settings unit test
 (tests/unit/settings/test_data_checks.py HOSTILE) goes through the real CLI here: one run per value,
 in a few parallel subprocesses, since each pyinfra run stops at the first bad value.
 """
@@ -23,17 +23,25 @@ PYINFRA = Path(sys.executable).with_name("pyinfra")
 
 _INVENTORY = '''
 import json, os
+from pyinfra.connectors.fake import FakeConnector
+
 COUNT = os.environ["HOSTILE_COUNT"]
 
-class Counting(dict):
-    """fake_responses that counts how many commands the connector was asked to run."""
-    def items(self):
+
+def _counted(method):
+    def run(self, *args, **kwargs):
         with open(COUNT, "a") as handle:
-            handle.write("command\\n")
-        return super().items()
+            handle.write(method.__name__ + "\\n")
+        return method(self, *args, **kwargs)
+    return run
+
+
+# every command and file transfer the @fake host is asked for is counted
+for _name in ("run_shell_command", "put_file", "get_file"):
+    setattr(FakeConnector, _name, _counted(getattr(FakeConnector, _name)))
 
 DATA = json.loads(os.environ["HOSTILE_DATA"])
-workstations = [("@fake/ws01", dict(DATA, fake_delay=0, fake_delay_jitter=0, fake_responses=Counting()))]
+workstations = [("@fake/ws01", dict(DATA, fake_delay=0, fake_delay_jitter=0))]
 '''
 
 
