@@ -7,7 +7,9 @@ kind of drift is drift from what the deploy itself put there.
 
 from __future__ import annotations
 
+import json
 import shlex
+
 import pytest
 
 from tests.model.virtual_host import PREFIX, RTX_2080_TI, converged
@@ -57,29 +59,34 @@ def driver_upgraded_without_reboot(state):
     state["driver"]["reboot_required"] = ["nvidia-dkms-535"]
 
 
+VERIFY = "Layered GPU verification"
+VERDICT = f"{ENV}/etc/gpuws/last-verdict.json"
+
 CASES = {
-    # drift: (the operations that must change, the commands they must run)
+    # drift: (the operations that must change, the commands they must run). The verification runs
+    # again exactly when the correction changed what its fingerprint covers (driver and boot, the
+    # env's package records, the hook files): a file restored byte for byte leaves it as it was.
     numpy_upgraded: (
-        ["Pip requirements"],
-        [f"{ENV}/bin/python -m pip install --disable-pip-version-check -q -c {ENV}/.gpuws/constraints.txt 'numpy<1.20,==1.19.5'"],  # the tf21 lock pins numpy 1.19.5
+        ["Pip requirements", VERIFY],
+        [f"umask 022 && {ENV}/bin/python -I -m pip install --disable-pip-version-check -q -c {ENV}/.gpuws/constraints.txt 'numpy<1.20,==1.19.5'"],  # the tf21 lock pins numpy 1.19.5
     ),
     cudnn_removed: (
-        ["Env tf21 (python 3.7, cudatoolkit, cudnn)"],
-        [f"{PREFIX}/bin/conda install -y -q -n tf21 cudnn=7.6.5=cuda10.1_0"],
+        ["Env tf21 (python 3.7, cudatoolkit, cudnn)", VERIFY],
+        [f"umask 022 && {PREFIX}/bin/conda install -y -q -n tf21 cudnn=7.6.5=cuda10.1_0"],
     ),
     cudnn_library_deleted: (
-        ["Env tf21 (python 3.7, cudatoolkit, cudnn)"],
-        [f"{PREFIX}/bin/conda install -y -q -n tf21 --force-reinstall cudnn=7.6.5=cuda10.1_0"],
+        ["Env tf21 (python 3.7, cudatoolkit, cudnn)", VERIFY],
+        [f"umask 022 && {PREFIX}/bin/conda install -y -q -n tf21 --force-reinstall cudnn=7.6.5=cuda10.1_0"],
     ),
     hook_removed: (["CUDA activation hook"], ["write_file"]),
     condarc_changed: (["Conda channels (.condarc)"], ["write_file"]),
     driver_unheld: (["Driver >= 418.96"], ["apt-mark hold nvidia-driver-535"]),
     env_deleted: (
-        ["Env tf21 (python 3.7, cudatoolkit, cudnn)", "Pip requirements", "CUDA activation hook"],
+        ["Env tf21 (python 3.7, cudatoolkit, cudnn)", "Pip requirements", "CUDA activation hook", VERIFY],
         None,
     ),
     driver_upgraded_without_reboot: (
-        ["Running driver (reboot if needed)"],
+        ["Running driver (reboot if needed)", VERIFY],  # a new boot: the verdict is re-taken
         ["( sleep 1 && reboot ) </dev/null >/dev/null 2>&1 &"],
     ),
 }
@@ -102,9 +109,17 @@ def test_drift_is_corrected_by_exactly_the_operation_that_owns_it(run_deploy, dr
         path = writes[0]
         assert run.states["ws09"]["files"][path] == start["files"][path]  # restored byte for byte
     elif expected_commands is not None:
-        # a pip install first writes its constraints file (the pins that keep the rest in place)
+        # a pip install first writes its constraints file (the pins that keep the rest in place);
+        # a fresh verdict is written by the verification
         assert commands == expected_commands
-        assert writes == ([f"{ENV}/.gpuws/constraints.txt"] if drift is numpy_upgraded else [])
+        verdict = [VERDICT] if VERIFY in expected_ops else []
+        assert writes == ([f"{ENV}/.gpuws/constraints.txt"] if drift is numpy_upgraded else []) + verdict
+    if VERIFY in expected_ops:  # it ran once, on the corrected state, and passed
+        assert json.loads(run.states["ws09"]["files"][VERDICT])["ok"] is True
+        assert sum(c["kind"] == "GpuVerification" for c in run.commands["ws09"]) == 1
+    else:
+        assert run.states["ws09"]["files"][VERDICT] == start["files"][VERDICT]
+        assert not any(c["kind"] == "GpuVerification" for c in run.commands["ws09"])
 
     after = run.states["ws09"]
     assert after["envs"] == start["envs"]

@@ -123,7 +123,7 @@ def test_pip_file_disk_and_distro_facts_read_back_the_state():
 
 def test_verdict_has_the_scripts_shape_and_follows_the_state():
     state = converged("ws01")
-    params = verification_params(ENV, resolve("tf21"), None)
+    params = verification_params(ENV, resolve("tf21"))
     verdict = GpuVerification().process(render.verification(state, f"{ENV}/bin/python", params)[0])
     assert verdict["ok"] is True and [layer["name"] for layer in verdict["layers"]] == [
         "driver", "cuda_driver", "libraries", "tensorflow", "compute"]

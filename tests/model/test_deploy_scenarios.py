@@ -7,6 +7,8 @@ commands the hosts received (the model's log), and the hosts' state afterwards.
 
 from __future__ import annotations
 
+import shlex
+
 from operations.util.condarc import preset_sources
 from tests.model.virtual_host import (
     GTX_1080_TI,
@@ -22,7 +24,7 @@ from tests.model.virtual_host import (
 
 ENV = f"{PREFIX}/envs/tf21"
 ALL_OPS = [
-    "GPU can run tf21", "Driver >= 418.96", "Running driver (reboot if needed)",
+    "GPU can run tf21", "Conda prefix ownership", "Driver >= 418.96", "Running driver (reboot if needed)",
     "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7, cudatoolkit, cudnn)",
     "Env pip config", "Pip requirements", "CUDA activation hook", "Layered GPU verification",
 ]  # as in conftest.ALL_OPS (not imported: pytest loads conftest under its own name)
@@ -198,7 +200,7 @@ def test_conda_missing_is_installed_and_the_host_converges(run_deploy):
     assert run.returncode == 0, run.describe()
     assert run.changed("ws06") == [
         "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7, cudatoolkit, cudnn)",
-        "Pip requirements", "CUDA activation hook",
+        "Pip requirements", "CUDA activation hook", "Layered GPU verification",  # a first verdict
     ]
     kinds = [c["kind"] for c in run.op_commands("ws06")]
     assert kinds[:4] == ["mkdir", "download", "sha256", "miniconda_installer"]
@@ -242,9 +244,9 @@ def test_env_with_the_wrong_python_is_rebuilt_when_allowed_after_a_backup(run_de
     assert run.returncode == 0, run.describe()
     env_commands = [c for c in run.op_commands("ws07") if c["kind"] in ("env_backup", "conda_remove", "conda_create")]
     assert [c["kind"] for c in env_commands] == ["env_backup", "conda_remove", "conda_create"]
-    assert env_commands[1]["command"] == f"{PREFIX}/bin/conda remove -y -q -n tf21 --all"
+    assert env_commands[1]["command"] == f"umask 022 && {PREFIX}/bin/conda remove -y -q -n tf21 --all"
     assert env_commands[2]["command"] == (
-        f"{PREFIX}/bin/conda create -y -q -n tf21 python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0")
+        f"umask 022 && {PREFIX}/bin/conda create -y -q -n tf21 python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0")
     assert "conda_install" not in run.kinds("ws07")  # the packages came with the create
     state = run.states["ws07"]
     backup = f"{PREFIX}/envs/.gpuws-backup/tf21-20260101T000000Z"

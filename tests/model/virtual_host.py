@@ -96,7 +96,8 @@ BACKUP_STAMP = "20260101T000000Z"  # what `date -u +%Y%m%dT%H%M%SZ` prints on th
 
 # Facts: their commands are long scripts; the log keeps only the kind for them.
 FACT_KINDS = {"GpuInfo", "CondaInstall", "CondaPackages", "PipPackages", "FileContent", "FileTexts", "FreeDisk",
-              "LinuxDistribution", "Kernel", "Uptime", "GpuVerification", "StateFacts", "VerificationState"}
+              "LinuxDistribution", "Kernel", "Uptime", "GpuVerification", "StateFacts", "VerificationState",
+              "SystemCuda"}
 # facts/workstation.py's StateFacts: each part between these (the fact's own command inside)
 PART_START = "_o=$( {\n"
 PART_END = re.compile(r"\n\} 2>/dev/null \); _rc=\$\?\nprintf '@@gpuws-part (\d+) rc=%s\\n' \"\$_rc\"\n"
@@ -239,6 +240,7 @@ class VirtualHost(dict):
             (HEREDOC_END, "GpuVerification", self._verification),
             (PART_START, "StateFacts", self._state_facts),
             ("gpuws_fingerprint() {", "VerificationState", self._verification_state),
+            ("echo '@@section toolkits rc=0'", "SystemCuda", lambda c: (render.system_cuda(self.state), [])),
             ("run_section smi_table", "GpuInfo", lambda c: (render.gpu_probe(self.state), [])),
             ("echo '@@section present rc=0'", "CondaInstall", self._conda_install_fact),
             ("echo '@@section records rc=0'", "CondaPackages", self._conda_packages_fact),
@@ -537,6 +539,7 @@ class VirtualHost(dict):
         resolved = dict(self._resolve_conda(spec) for spec in specs)  # all or nothing, like conda
         python = resolved.pop("python")[0]
         with_env(self.state, name, ".".join(python.split(".")[:2]), conda=resolved)
+        self._touch(name)
         return [], []
 
     def _conda_remove(self, command):
@@ -566,6 +569,7 @@ class VirtualHost(dict):
             # --force-reinstall relinks it, files and all
             if force or env["conda"].get(package) != record:
                 link_package(env, package, record)
+                self._touch(name)
         return [], []
 
     def _backup(self, command):
@@ -587,6 +591,14 @@ class VirtualHost(dict):
 
     # -------------------------------------------------------------------------- pip
 
+    def _touch(self, env: str) -> None:
+        """A package written into an env (by name, or by its python's path): new files and
+        records, so new times in `ls -ln` of conda-meta and the dist-info folders, which the
+        real fingerprint covers even when the versions end up as before."""
+        name = env.rsplit("/bin/", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+        writes = self.state.setdefault("counters", {}).setdefault("env_writes", {})
+        writes[name] = writes.get(name, 0) + 1
+
     def _pip_env(self, words) -> dict:
         env = render.env_by_prefix(self.state, words[0].rsplit("/bin/", 1)[0])
         if env is None or render.python_of(env) is None:
@@ -602,6 +614,7 @@ class VirtualHost(dict):
         for name in words[6:]:
             if env["pip"].pop(canonicalize_name(name), None) is not None:
                 out.append(f"  Successfully uninstalled {name}")
+                self._touch(words[0])
         return out, []
 
     def _pip_install(self, command):
@@ -641,6 +654,7 @@ class VirtualHost(dict):
                                       f"ERROR: No matching distribution found for {req.name}")
             if have is None or not spec.contains(have):
                 env["pip"][key] = max(candidates, key=Version)
+                self._touch(words[0])
             pending += [(Requirement(dep), False) for dep in PIP_DEPENDS.get(key, [])]
         return [], []
 
@@ -691,7 +705,9 @@ def fingerprint(state: dict, env_prefix: str) -> str:
     env's packages, the hook files (the model's stand-in for `ls -l` + cksum)."""
     name = env_prefix.rstrip("/").rsplit("/", 1)[-1]
     hooks = {p: t for p, t in state["files"].items() if p.startswith(env_prefix) and "/etc/conda/" in p}
-    seen = [state["driver"]["loaded"], state.get("counters", {}).get("reboots"), state["envs"].get(name), hooks]
+    counters = state.get("counters", {})
+    seen = [state["driver"]["loaded"], counters.get("reboots"), state["envs"].get(name), hooks,
+            counters.get("env_writes", {}).get(name)]
     return hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()[:12]
 
 

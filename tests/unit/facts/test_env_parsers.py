@@ -265,12 +265,24 @@ if _PY37 and Path(_PY37).exists():
     PYTHONS.append(_PY37)
 
 
+def env_with_distributions(tmp_path: Path, python: str) -> str:
+    """A venv of `python` whose site-packages holds the test distributions, and which reaches the
+    interpreter's own pip through a .pth file (the fact runs python -I: PYTHONPATH is ignored)."""
+    venv = tmp_path / "env"
+    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    env_python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(env_python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    make_distributions(site)
+    pip_home = subprocess.run([python, "-I", "-c", "import os, pip; print(os.path.dirname(os.path.dirname(pip.__file__)))"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    (site / "zz_pip_home.pth").write_text(pip_home + "\n")
+    return str(env_python)
+
+
 @pytest.mark.parametrize("python", PYTHONS)
 def test_pip_packages_real_pip(tmp_path, python):
-    site = tmp_path / "site"
-    make_distributions(site)
-    env = dict(os.environ, PYTHONPATH=str(site))
-    result = run_fact(PipPackages, env=env, python=python)
+    result = run_fact(PipPackages, python=env_with_distributions(tmp_path, python))
     assert result["present"] is True and result["error"] is None
     expected_python = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
                                      capture_output=True, text=True).stdout.strip()
