@@ -227,6 +227,18 @@ def planned_reads(desired: DesiredState) -> list:
     return reads
 
 
+def host_reads(states: list[DesiredState]) -> list:
+    """`planned_reads` of every env of the host, each read once (the fleet report plans the same)."""
+    reads, seen = [], set()
+    for state in states:
+        for fact, kwargs in planned_reads(state):
+            key = (fact, json.dumps(kwargs, sort_keys=True))
+            if key not in seen:
+                seen.add(key)
+                reads.append((fact, kwargs))
+    return reads
+
+
 @deploy("GPU workstation", data_defaults=settings.defaults())
 def gpu_workstation():
     """Converge this host to the stacks named by data `stacks` (or the one `stack`), one env each.
@@ -242,14 +254,7 @@ def gpu_workstation():
     states = desired_states(host.data)
     cfg = states[0].config
     # nothing runs here: the first operation's read fetches all of these in one remote command
-    reads, seen = [], set()
-    for state in states:
-        for fact, kwargs in planned_reads(state):
-            key = (fact, json.dumps(kwargs, sort_keys=True))
-            if key not in seen:
-                seen.add(key)
-                reads.append((fact, kwargs))
-    workstation_state.plan(host, reads)
+    workstation_state.plan(host, host_reads(states))
     states = runnable(states)
     if not states:
         return

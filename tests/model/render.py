@@ -194,6 +194,12 @@ def pip_packages(state: dict, python: str) -> list[str]:
             + section("pip_list", 0, [json.dumps(listing)]) + [END_MARKER])
 
 
+def system_cuda(state: dict) -> list[str]:
+    """The output of facts.cuda.SystemCuda on a host without a system CUDA toolkit (the fleet
+    report reads it): no nvcc, no version file, no cuDNN header, no toolkit folder."""
+    return ["@@section toolkits rc=0", "@@section ld_library_path rc=0", state.get("ld_library_path", ""), "@@end"]
+
+
 def file_content(state: dict, path: str) -> list[str]:
     """The output of facts.files_state.FileContent: the file, plus the script's extra echo."""
     content = state["files"].get(path)

@@ -2,8 +2,10 @@
 
 Two passes over one set of SSH connections, both read-only:
 
-1. facts: the GPU and driver, Miniconda and its envs, the env's conda and pip packages, and the
-   last verification verdict the deploy left on the host;
+1. facts: the GPU and driver, Miniconda and its envs, every env's conda records (with build
+   strings) and pip distributions, and the last verification verdict the deploy left in each env;
+   read with the deploy's own planned reads (facts/workstation.py): one remote command per host,
+   whose values the dry run below reuses;
 2. a change-detecting dry run of the deploy itself (what `pyinfra ... --dry` does): every
    operation that would yield commands is a drift item, named as the deploy names it. Reusing the
    deploy's own operations means the report and the next run can never disagree about drift.
@@ -30,14 +32,37 @@ from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 from pyinfra_cli.inventory import make_inventory
 
 import stacks
-from deploys.desired import desired_state
+from deploys.desired import DesiredState, desired_states, driver_state
+from deploys.workstation import host_reads
+from facts import workstation as workstation_state
 from facts.conda import CondaInstall, CondaPackages
 from facts.files_state import FileContent
-from facts.cuda import EnvCudaLibraries, SystemCuda
+from facts.cuda import SystemCuda
 from facts.gpu import GpuInfo, local_gpu_info
 from facts.pip_env import PipPackages
-from operations.util.commands import HostFailure
+from operations.util.commands import HostFailure, env_prefix_of
 from operations.verify import VERDICT_RELATIVE_PATH
+from tools.report.fleet import compare
+
+
+@dataclass
+class EnvReport:
+    """One conda env of a host: what it should hold (its stack) and what it holds, exactly."""
+
+    name: str  # the conda env's name, e.g. "tf21"
+    stack: str  # the stack's name, e.g. "tf21", "tensorflow-2.15.0.post1"
+    spec: str  # the stack spec the data gave, e.g. "tensorflow==2.15.0.post1"
+    path: str
+    present: bool = False
+    python: str | None = None
+    cudatoolkit: str | None = None
+    cudnn: str | None = None
+    tensorflow: str | None = None
+    missing_libraries: list = field(default_factory=list)  # what TF dlopens and the env lacks
+    verdict: dict | None = None
+    conda: dict = field(default_factory=dict)  # every conda record: {name: "version build"}
+    pip: dict = field(default_factory=dict)  # every distribution pip sees: {name: version}
+    conda_pins: dict = field(default_factory=dict)  # the stack's exact conda pins: {name: "version build"}
 
 
 @dataclass
@@ -62,16 +87,29 @@ class HostReport:
     verdict: dict | None = None
     drift: list = field(default_factory=list)   # [{"step": op name, "kind": "change"|"failure", "detail": str}]
     warnings: list = field(default_factory=list)  # what the deploy leaves alone but may break TensorFlow
+    # every env of the host (data stacks), in data order; the fields above repeat the first env's
+    envs: list = field(default_factory=list)
+    # exact versions that differ from the stack's lock or the fleet's majority (tools/report/fleet.py)
+    differences: list = field(default_factory=list)
 
     @property
     def converged(self) -> bool:
-        verdict_ok = self.verdict is None or bool(self.verdict.get("ok"))
+        verdicts_ok = all(env.verdict is None or bool(env.verdict.get("ok")) for env in self.envs)
+        verdicts_ok = verdicts_ok and (self.verdict is None or bool(self.verdict.get("ok")))
+        missing = self.missing_libraries or any(env.missing_libraries for env in self.envs)
         problems = [item for item in self.drift if item["kind"] != "warning"]
-        return self.connected and not self.error and not problems and verdict_ok and not self.missing_libraries
+        return self.connected and not self.error and not problems and verdicts_ok and not missing
+
+    @property
+    def identical(self) -> bool:
+        """No exact version differs from the stacks' locks or the fleet's majority."""
+        return self.connected and not self.error and not self.differences
 
     def as_dict(self) -> dict:
         data = {k: v for k, v in self.__dict__.items()}
+        data["envs"] = [dict(env.__dict__) for env in self.envs]
         data["converged"] = self.converged
+        data["identical"] = self.identical
         return data
 
 
@@ -107,60 +145,82 @@ def collect(inventory_path: str, deploy: str = "deploys/tf21.py", data: dict | N
     for report in reports.values():
         if not report.connected and not report.error:
             report.error = "unreachable (could not connect over SSH)"
+    compare(list(reports.values()))
     return list(reports.values())
 
 
 def _read_facts(host, report: HostReport) -> None:
     try:
-        desired = desired_state(host.data)
+        states = desired_states(host.data)
     except PyinfraError as e:  # bad data or stack: the deploy file stops the whole report on it next
         report.error = str(e)
         return
-    stack = desired.stack
-    report.stack = stack["name"]
-    report.min_driver = stack["min_driver"]
+    first = states[0]
+    report.stack = first.stack["name"]
+    report.min_driver = driver_state(states).stack["min_driver"]  # the driver step's minimum
+    with ctx_host.use(host):
+        # The deploy's planned reads plus the report's own, in one remote command; the dry run
+        # that follows is answered from the same values (nothing changes on the host meanwhile).
+        verdicts = [(FileContent, {"path": f"{s.env_prefix}/{VERDICT_RELATIVE_PATH}"}) for s in states]
+        workstation_state.plan(host, host_reads(states) + [(SystemCuda, {})] + verdicts)
+        read = workstation_state.read
+        # NVML where it is importable: on the controller itself (facts/gpu.py explains the two paths)
+        gpu = local_gpu_info() if host.name == "@local" else read(GpuInfo)
+        report.gpus = [
+            {"name": g.get("name"), "memory_mib": g.get("memory_mib"), "compute_capability": g.get("compute_capability")}
+            for g in gpu.get("gpus") or []
+        ]
+        report.driver = gpu.get("driver_version")
+        report.driver_error = gpu.get("error")
+        report.driver_ok = stacks.driver_satisfies(report.driver, report.min_driver)
 
-    # NVML where it is importable: on the controller itself (facts/gpu.py explains the two paths)
-    gpu = local_gpu_info() if host.name == "@local" else host.get_fact(GpuInfo)
-    report.gpus = [
-        {"name": g.get("name"), "memory_mib": g.get("memory_mib"), "compute_capability": g.get("compute_capability")}
-        for g in gpu.get("gpus") or []
-    ]
-    report.driver = gpu.get("driver_version")
-    report.driver_error = gpu.get("error")
-    report.driver_ok = stacks.driver_satisfies(report.driver, stack["min_driver"])
+        system = read(SystemCuda)
+        nvcc = system.get("nvcc") or {}
+        report.system_cuda = nvcc.get("version") or system.get("version_file")
+        for path in system.get("shadowing_paths") or []:
+            # Not something the deploy changes (it never edits users' shells), so a warning: a system
+            # CUDA first on LD_LIBRARY_PATH is what TF would load instead of the env's libraries.
+            report.warnings.append(f"LD_LIBRARY_PATH puts {path} before the env's CUDA libraries")
 
-    system = host.get_fact(SystemCuda)
-    nvcc = system.get("nvcc") or {}
-    report.system_cuda = nvcc.get("version") or system.get("version_file")
-    for path in system.get("shadowing_paths") or []:
-        # Not something the deploy changes (it never edits users' shells), so a warning: a system
-        # CUDA first on LD_LIBRARY_PATH is what TF would load instead of the env's libraries.
-        report.warnings.append(f"LD_LIBRARY_PATH puts {path} before the env's CUDA libraries")
+        prefix = first.config["conda_prefix"].rstrip("/") or "/"
+        install = read(CondaInstall, prefix=prefix)
+        report.conda = install.get("version") if install.get("present") else None
+        report.envs = [_read_env(read, install, desired, prefix) for desired in states]
+    env = report.envs[0]
+    if env.present:
+        report.env = env.name
+        report.env_python, report.cudatoolkit, report.cudnn = env.python, env.cudatoolkit, env.cudnn
+        report.tensorflow, report.missing_libraries, report.verdict = env.tensorflow, env.missing_libraries, env.verdict
 
-    install = host.get_fact(CondaInstall, prefix=desired.config["conda_prefix"])
-    report.conda = install.get("version") if install.get("present") else None
-    env_path = desired.env_prefix
-    env = next((e for e in install.get("envs") or [] if e.get("path") == env_path), None)
-    if env is None:
-        return
-    report.env = stack["conda_env"]
-    report.env_python = env.get("python")
-    packages = host.get_fact(CondaPackages, env_prefix=env_path).get("packages") or {}
-    held = set(host.get_fact(EnvCudaLibraries, env_prefix=env_path).get("libraries") or [])
+
+def _read_env(read, install: dict, desired: DesiredState, prefix: str) -> EnvReport:
+    """One env's exact contents, from the facts the deploy reads for it (same arguments: same read)."""
+    stack, path = desired.stack, desired.env_prefix
+    env = EnvReport(name=stack["conda_env"], stack=stack["name"], spec=desired.config["stack"], path=path,
+                    conda_pins={p["name"]: f"{p['version']} {p['build']}" for p in stack["conda"] if p.get("build")})
+    listed = next((e for e in install.get("envs") or [] if e.get("path") == path), None)
+    if listed is None:
+        return env
+    env.present = True
+    env.python = listed.get("python")
+    records = read(CondaPackages, env_prefix=env_prefix_of(prefix, stack["conda_env"]), prefix=prefix)
+    packages = records.get("packages") or {}
+    env.conda = {name: _version_build(record) for name, record in sorted(packages.items())}
     if stack.get("cuda_libraries_from") == "conda":
-        report.missing_libraries = [lib for lib in stack.get("libraries") or [] if lib not in held]
-    report.cudatoolkit = _version_build(packages.get("cudatoolkit"))
-    report.cudnn = _version_build(packages.get("cudnn"))
-    pip = host.get_fact(PipPackages, python=f"{env_path}/bin/python").get("packages") or {}
-    tf = pip.get(stack["tensorflow_package"])
-    report.tensorflow = f"{stack['tensorflow_package']} {tf}" if tf else None
-    verdict_text = host.get_fact(FileContent, path=f"{env_path}/{VERDICT_RELATIVE_PATH}")
+        held = set(records.get("libraries") or [])
+        env.missing_libraries = [lib for lib in stack.get("libraries") or [] if lib not in held]
+    env.cudatoolkit = _version_build(packages.get("cudatoolkit"))
+    env.cudnn = _version_build(packages.get("cudnn"))
+    env.pip = dict(sorted((read(PipPackages, python=f"{path}/bin/python").get("packages") or {}).items()))
+    tf = env.pip.get(stack["tensorflow_package"])
+    env.tensorflow = f"{stack['tensorflow_package']} {tf}" if tf else None
+    verdict_text = read(FileContent, path=f"{path}/{VERDICT_RELATIVE_PATH}")
     if verdict_text:
         try:
-            report.verdict = json.loads(verdict_text)
+            env.verdict = json.loads(verdict_text)
         except ValueError:
-            report.verdict = {"ok": False, "failed_layer": "unknown", "hint": "the last verdict file is not JSON"}
+            env.verdict = {"ok": False, "failed_layer": "unknown", "hint": "the last verdict file is not JSON"}
+    return env
 
 
 def _version_build(record: dict | None) -> str | None:

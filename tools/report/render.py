@@ -5,19 +5,26 @@ from __future__ import annotations
 import json
 
 from tools.report.collect import HostReport
+from tools.report.fleet import describe
 
-COLUMNS = ("host", "gpus", "driver", "conda", "env python", "cudatoolkit", "cudnn", "tensorflow", "verified", "state")
+SHOWN = 5  # differences per host, env and reference in the table; --json carries them all
+
+COLUMNS = ("host", "gpus", "driver", "conda", "env", "env python", "cudatoolkit", "cudnn", "tensorflow", "verified", "state")
 
 
 def as_json(reports: list[HostReport]) -> str:
     return json.dumps(
-        {"converged": all(r.converged for r in reports), "hosts": [r.as_dict() for r in reports]},
+        {"converged": all(r.converged for r in reports),
+         # every host read and none differs from its locks or the fleet (tools/report/fleet.py)
+         "identical": all(r.identical for r in reports),
+         "differing_hosts": [r.name for r in reports if r.differences],
+         "hosts": [r.as_dict() for r in reports]},
         indent=2, sort_keys=True,
     )
 
 
 def as_table(reports: list[HostReport]) -> str:
-    rows = [COLUMNS] + [_row(r) for r in reports]
+    rows = [COLUMNS] + [row for r in reports for row in _rows(r)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -30,23 +37,50 @@ def as_table(reports: list[HostReport]) -> str:
         details += [f"{r.name}: warning: {text}" for text in r.warnings]
         if r.system_cuda:
             details.append(f"{r.name}: note: a system CUDA {r.system_cuda} is installed besides the env's")
-        if r.verdict and not r.verdict.get("ok"):
-            details.append(f"{r.name}: last verification failed at {r.verdict.get('failed_layer')}: {r.verdict.get('hint')}")
+        for env in r.envs or []:
+            if env.missing_libraries and env.name != r.env:
+                details.append(f"{r.name}: env {env.name} lacks {', '.join(env.missing_libraries)}: reinstall them or recreate the env")
+            if env.verdict and not env.verdict.get("ok"):
+                details.append(f"{r.name}: env {env.name}: last verification failed at "
+                               f"{env.verdict.get('failed_layer')}: {env.verdict.get('hint')}")
+    identity = [line for r in reports for line in _identity_lines(r)]
+    if identity:
+        details += ["", "Exact versions that differ from the stacks' locks or the fleet's majority:"] + identity
     converged = sum(r.converged for r in reports)
-    summary = f"{converged}/{len(reports)} hosts converged"
+    reachable = [r for r in reports if r.connected and not r.error]
+    identical = sum(r.identical for r in reachable)
+    summary = (f"{converged}/{len(reports)} hosts converged; {identical}/{len(reachable)} identical "
+               "to their stacks' locks and the fleet")
     return "\n".join(lines + ([""] + details if details else []) + ["", summary])
 
 
-def _row(r: HostReport) -> tuple:
+def _rows(r: HostReport) -> list[tuple]:
+    """The host's row with its first env, then one row per further env (host columns left empty)."""
+    envs = r.envs or [None]
+    rows = [_row(r, envs[0])]
+    blank = ("",) * 4
+    for env in envs[1:]:
+        rows.append(blank + _env_cells(env, r.connected) + ("",))
+    return rows
+
+
+def _env_cells(env, connected: bool) -> tuple:
+    if env is None or not env.present:
+        return (env.name if env else "-", "-", "-", "-", "-", "-" if not connected else "absent")
+    if env.verdict is None:
+        verified = "never"
+    else:
+        verified = "ok" if env.verdict.get("ok") else f"FAILED ({env.verdict.get('failed_layer')})"
+    return tuple(str(x) for x in (env.name, env.python or "-", env.cudatoolkit or "-", env.cudnn or "-",
+                                  env.tensorflow or "-", verified))
+
+
+def _row(r: HostReport, env) -> tuple:
     gpus = ", ".join(f"{g['name']} ({g['compute_capability'] or '?'})" for g in r.gpus) or "-"
     if r.driver:
         driver = f"{r.driver} {'>=' if r.driver_ok else '<'} {r.min_driver}"
     else:
         driver = "none" if not r.driver_error else "not answering"
-    if r.verdict is None:
-        verified = "never"
-    else:
-        verified = "ok" if r.verdict.get("ok") else f"FAILED ({r.verdict.get('failed_layer')})"
     if r.converged:
         state = "converged"
     elif not r.connected:
@@ -55,7 +89,19 @@ def _row(r: HostReport) -> tuple:
         state = "failing"
     else:
         state = "drift"
-    return tuple(str(x) for x in (
-        r.name, gpus, driver if r.connected else "-", r.conda or "-", r.env_python or "-",
-        r.cudatoolkit or "-", r.cudnn or "-", r.tensorflow or "-", verified if r.connected else "-", state,
-    ))
+    env_cells = _env_cells(env, r.connected) if r.connected else ("-",) * 6
+    return tuple(str(x) for x in (r.name, gpus, driver if r.connected else "-", r.conda or "-")) + env_cells + (state,)
+
+
+def _identity_lines(r: HostReport) -> list[str]:
+    """A host's differences, one line per env and reference, the first SHOWN of each spelled out."""
+    groups: dict[tuple, list] = {}
+    for item in r.differences:
+        groups.setdefault((item["env"], item["against"]), []).append(item)
+    lines = []
+    for (env, against), items in groups.items():
+        where = f"env {env}" if env else "host"
+        shown = "; ".join(describe(dict(item, env=None)) for item in items[:SHOWN])
+        more = f"; and {len(items) - SHOWN} more (--json lists them)" if len(items) > SHOWN else ""
+        lines.append(f"{r.name}: {where}: {len(items)} differ from the {against}: {shown}{more}")
+    return lines
