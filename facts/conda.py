@@ -17,6 +17,7 @@ from pyinfra.api import FactBase
 
 from facts._sections import parse_sections, script_with_variables
 from facts.cuda import ENV_LIBRARIES_PART, library_names
+from facts.ownership import OWNER_PART, unsafe_paths
 
 
 def parse_record_name(filename: str) -> dict | None:
@@ -43,7 +44,7 @@ def parse_record_name(filename: str) -> dict | None:
 # CondaInstall
 # ---------------------------------------------------------------------------------------------
 
-_INSTALL_SCRIPT = r"""
+_INSTALL_SCRIPT = OWNER_PART + r"""
 printf '@@section prefix rc=0\n%s\n' "$P"
 if [ -d "$P" ]; then echo '@@section exists rc=0'; fi
 if [ -x "$P/bin/conda" ] && [ -d "$P/conda-meta" ]; then echo '@@section present rc=0'; fi
@@ -59,6 +60,14 @@ for e in "$P"/envs/*/; do
         if [ -e "$f" ]; then echo "record ${f##*/}"; fi
     done
 done
+# before the .condarc, whose last line may have no newline
+if [ -d "$P" ]; then
+    gpuws_owners "$P" "$P/bin" "$P/bin/conda" "$P/bin/python" "$P/condabin" "$P/condabin/conda" \
+        "$P/etc" "$P/etc/profile.d" "$P/etc/profile.d/conda.sh" "$P/lib" "$P"/lib/python*/site-packages \
+        "$P/envs" "$P"/envs/*/ "$P"/envs/*/bin "$P"/envs/*/bin/python "$P"/envs/*/lib \
+        "$P"/envs/*/lib/python*/site-packages "$P"/envs/*/etc "$P"/envs/*/etc/conda \
+        "$P"/envs/*/etc/conda/*.d "$P"/envs/*/etc/conda/*.d/*
+fi
 if [ -f "$P/.condarc" ]; then echo '@@section condarc rc=0'; cat "$P/.condarc"; fi
 echo '@@end'
 """
@@ -88,7 +97,10 @@ class CondaInstall(FactBase):
          "python": "3.8.3" | None,   # the base env's python
          "envs": [{"name": "base", "path": "/opt/miniconda3", "python": "3.8.3"},
                   {"name": "tf21", "path": "/opt/miniconda3/envs/tf21", "python": "3.7.16"}],
-         "condarc": str | None}      # content of PREFIX/.condarc
+         "condarc": str | None,      # content of PREFIX/.condarc
+         "unsafe": [{"path", "owner", "mode"}]}  # paths root must not trust (facts/ownership.py):
+                                     # the prefix, the folders above it, bin/conda, etc/profile.d/
+                                     # conda.sh, each env's bin/python, site-packages and hooks
 
     Only envs under PREFIX/envs are listed (envs_dirs elsewhere are not scanned).
 
@@ -106,7 +118,7 @@ class CondaInstall(FactBase):
     @staticmethod
     def default() -> dict:
         return {"present": False, "exists": False, "prefix": None, "version": None, "python": None,
-                "envs": [], "condarc": None}
+                "envs": [], "condarc": None, "unsafe": []}
 
     def process(self, output: list[str]) -> dict:
         sections = parse_sections(output)
@@ -130,6 +142,7 @@ class CondaInstall(FactBase):
         result["envs"] = envs
         if "condarc" in sections:
             result["condarc"] = "\n".join(sections["condarc"].lines) + "\n"
+        result["unsafe"] = unsafe_paths(sections)
         return result
 
 

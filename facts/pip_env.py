@@ -56,7 +56,12 @@ def parse_python_version(text: str) -> str | None:
 _SCRIPT = r"""
 found=
 case "$PY" in
-    */*) if [ -x "$PY" ] && [ ! -d "$PY" ]; then found=yes; fi ;;
+    */*) if [ -x "$PY" ] && [ ! -d "$PY" ]; then
+            # never started as root when another user could have changed it (facts/ownership.py):
+            # the interpreter, its bin folder or its env owned by someone else, or group/world-writable
+            _bad=$(find -L "$PY" "${PY%/*}" "${PY%/*/*}" -maxdepth 0 \( \( ! -uid 0 ! -uid "$(id -u)" \) -o -perm /022 \) -print 2>/dev/null)
+            if [ -n "$_bad" ]; then printf '@@section unsafe rc=1\n%s\n' "$_bad"; else found=yes; fi
+        fi ;;
     *) if command -v "$PY" >/dev/null 2>&1; then found=yes; fi ;;
 esac
 if [ -n "$found" ]; then
@@ -78,7 +83,9 @@ class PipPackages(FactBase):
         {"present": bool,              # the interpreter exists
          "python": "3.7.16" | None,
          "packages": {"tensorflow-gpu": "2.1.0", "typing-extensions": "3.7.4.3", ...},
-         "error": str | None}          # e.g. "No module named pip"
+         "error": str | None,          # e.g. "No module named pip"
+         "unsafe": [path]}             # the interpreter was not started: these paths are owned by
+                                       # another user or group/world-writable
 
     **Example:**
 
@@ -94,11 +101,13 @@ class PipPackages(FactBase):
 
     @staticmethod
     def default() -> dict:
-        return {"present": False, "python": None, "packages": {}, "error": None}
+        return {"present": False, "python": None, "packages": {}, "error": None, "unsafe": []}
 
     def process(self, output: list[str]) -> dict:
         sections = parse_sections(output)
         result = self.default()
+        if "unsafe" in sections:
+            result["unsafe"] = [line for line in sections["unsafe"].lines if line.strip()]
         if "version" not in sections:
             return result
         result["present"] = True

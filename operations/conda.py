@@ -17,6 +17,7 @@ from facts.workstation import read  # this run's broad read (one remote command 
 from facts.conda import CondaInstall, CondaPackages
 from facts.files_state import FileContent
 from facts.host import FreeDisk
+from facts.ownership import unsafe_message
 from stacks import conda_version_matches
 
 from .util.commands import ROOT_PREFIX, absolute, conda_bin, env_prefix_of, fail_host, log_diff, same_text, write_file
@@ -43,6 +44,35 @@ def _short_of_disk(prefix: str, min_free_mib: int | None, what: str):
             f"{disk['free_mib']} MiB free, {min_free_mib} MiB needed; free some space or choose "
             "another conda_prefix"
         )
+
+
+@operation()
+def prefix_trusted(prefix: str):
+    """
+    Fail the host when root must not run code from the conda prefix: the prefix, the folders
+    above it, bin/conda, etc/profile.d/conda.sh (sourced by root's login shells through the
+    profile hook), an env, its bin/python, site-packages or activation hooks owned by another user
+    than root (or the deploy's user) or group/world-writable. Reads the broad conda read
+    (facts/ownership.py): no extra remote command.
+
+    + prefix: the root prefix, e.g. ``/opt/miniconda3``
+
+    **Example:**
+
+    .. code:: python
+
+        conda.prefix_trusted(name="Conda prefix ownership", prefix="/opt/miniconda3")
+    """
+    prefix = absolute(prefix, "conda prefix")
+    install = read(CondaInstall, prefix=prefix) or {}
+    unsafe = install.get("unsafe") or []
+    if unsafe:
+        yield fail_host(unsafe_message(unsafe))
+        return
+    if not install.get("exists"):
+        host.noop(f"no conda prefix at {prefix} yet")
+        return
+    host.noop(f"{prefix} and its envs are owned by root (or the deploy user) and not group/world-writable")
 
 
 @operation()

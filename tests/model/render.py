@@ -160,6 +160,10 @@ def conda_install(state: dict, prefix: str) -> list[str]:
             if "python" in env["conda"]:
                 version, build = env["conda"]["python"]
                 out.append(f"record python-{version}-{build}.json")
+        # facts/ownership.py's stat lines: root-owned 755 unless the state says otherwise
+        owners = {prefix: [0, "755", "root"], **state.get("owners", {})}
+        out += section("uid", 0, ["0"]) + section("owners", 0, [
+            f"own {uid} {mode} {user} {path}" for path, (uid, mode, user) in sorted(owners.items())])
         condarc = state["files"].get(f"{prefix}/.condarc")
         if condarc is not None:
             out += section("condarc", 0, condarc.splitlines())
@@ -189,6 +193,9 @@ def pip_packages(state: dict, python: str) -> list[str]:
     env = env_by_prefix(state, python.rsplit("/bin/", 1)[0])
     if python_of(env) is None:
         return [END_MARKER]
+    owner = state.get("owners", {}).get(python)
+    if owner and (owner[0] != 0 or int(owner[1], 8) & 0o022):  # the fact's find: python not started
+        return section("unsafe", 1, [python]) + [END_MARKER]
     listing = [{"name": name, "version": version} for name, version in sorted(env["pip"].items())]
     return (section("version", 0, [f"Python {python_of(env)}"])
             + section("pip_list", 0, [json.dumps(listing)]) + [END_MARKER])
