@@ -15,7 +15,7 @@ import posixpath
 import shlex
 
 from deploys.desired import DesiredState, desired_state
-from operations.util.commands import MANAGED_HEADER
+from operations.util.commands import MANAGED_HEADER, ROOT_PREFIX
 from operations.util.condarc import condarc_preset, render_condarc
 from operations.util.pip_conf import CONSTRAINTS_FILE, render_pip_conf
 from operations.util.pip_plan import plan_requirements
@@ -57,7 +57,7 @@ def conda_create_command(desired: DesiredState) -> str:
     stack = desired.stack
     specs = [f"python={desired.python}"] + [p["spec"] for p in stack["conda"] if p["name"] != "python"]
     conda = posixpath.join(desired.config["conda_prefix"], "bin", "conda")
-    return shlex.join([conda, "create", "-y", "-q", "-n", stack["conda_env"], *specs])
+    return _as_root(conda, "create", "-y", "-q", "-n", stack["conda_env"], *specs)
 
 
 def pip_plan(desired: DesiredState):
@@ -77,8 +77,13 @@ def pip_install_command(desired: DesiredState) -> str:
     from the env's pip.conf, so the command line holds only the constraints file and the names."""
     python = posixpath.join(desired.env_prefix, "bin", "python")
     constraints = posixpath.join(desired.env_prefix, CONSTRAINTS_FILE)
-    return shlex.join([python, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                       "-c", constraints, *pip_plan(desired).install])
+    return _as_root(python, "-I", "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                    "-c", constraints, *pip_plan(desired).install)
+
+
+def _as_root(*argv: str) -> str:
+    """A conda or pip command as the deploy runs it: under umask 022 (operations/util/commands.py)."""
+    return " ".join(ROOT_PREFIX) + " " + shlex.join(argv)
 
 
 def _write(path: str, content: str) -> str:

@@ -26,6 +26,7 @@ LAB_DATA = {
     "miniconda_sha256": "7726b9bb8c1512c74680beeae67aecc088ff367901e5b427fed1fc1b132b4ad5",
     "conda_channel_preset": "mirror",
     "conda_mirror_url": f"{MIRROR}/conda/lab",
+    "conda_mirror_allow_http": True,  # the lab's mirror is plain http, and says so
     "pip_find_links": [f"{MIRROR}/wheels/"],
     "pip_no_index": True,
     "pip_trusted_hosts": ["10.250.0.1"],
@@ -86,7 +87,7 @@ def test_floor_conda_create_is_the_deploys(desired):
     deploy = _deploy_commands(conda.env, facts, prefix=PREFIX, env_name="tf21", python="3.7",
                               packages=desired.stack["conda"])
     assert deploy == [conda_create_command(desired)]
-    assert deploy == ["/opt/miniconda3/bin/conda create -y -q -n tf21 python=3.7 "
+    assert deploy == ["umask 022 && /opt/miniconda3/bin/conda create -y -q -n tf21 python=3.7 "
                       "cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0"]
 
 
