@@ -125,6 +125,9 @@ SETTINGS: dict[str, Setting] = {
     "verify_gpu": Setting("changed", "verify_mode", "When to run the layered GPU verification: `changed` (the state it verified changed, or the last verdict failed), `always`, `never`; `True`/`False` mean `changed`/`never`."),
     "verify_timeout": Setting(600, "int", "Seconds before the GPU verification is stopped (coreutils `timeout`); the host then fails with a timeout verdict."),
     "verify_busy_gpu": Setting(0, "int", "Seconds the verification waits while other processes use the GPU; then its compute layers are skipped with a note in the verdict (never a failure)."),
+    # One run per host at a time (operations/lock.py)
+    "lock_wait": Setting(30, "int", "Seconds a run waits for another gpuws run's lock on the same host before failing that host."),
+    "lock_stale_after": Setting(10800, "int", "Seconds after which a run lock is taken over (its run presumed dead, e.g. a controller killed mid-run)."),
 }
 
 

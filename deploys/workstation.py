@@ -34,7 +34,7 @@ from facts.gpu import GpuInfo, compute_capability_for
 from facts.pip_env import PipPackages
 from facts.verification import VerificationState, program_id, verification_program
 from deploys.desired import DesiredState, desired_states, driver_state, resolve_stack
-from operations import bundle, driver, gpu_gate, hooks, jupyter, pip, verify
+from operations import bundle, driver, gpu_gate, hooks, jupyter, lock, pip, steps, verify
 from operations import conda as conda_ops  # `conda` is this module's @deploy step
 from operations.util.commands import env_prefix_of
 from operations.util.condarc import condarc_preset
@@ -255,9 +255,14 @@ def gpu_workstation():
     cfg = states[0].config
     # nothing runs here: the first operation's read fetches all of these in one remote command
     workstation_state.plan(host, host_reads(states))
+    # one gpuws run per host at a time, from here to the host's last operation (operations/lock.py)
+    lock.held(name="One gpuws run at a time", wait=cfg["lock_wait"], stale_after=cfg["lock_stale_after"])
     states = runnable(states)
     if not states:
         return
+    if any(set(state.steps) - {"driver"} for state in states):
+        # before any change: conda, the env's python and its hooks run as root from this prefix
+        conda_ops.prefix_trusted(name="Conda prefix ownership", prefix=cfg["conda_prefix"])
     driven = driver_state(states)
     if "driver" in driven.steps:
         nvidia_driver(driven)
@@ -272,6 +277,11 @@ def gpu_workstation():
         states = [replace(states[0], config=offline.settings_for(states[0].config, held))]
     for index, desired in enumerate(states):
         conda(desired, install=index == 0)
+        needing = [step for step in ("packages", "hook", "verify") if step in desired.steps]
+        if needing and "env" not in desired.steps:
+            # only/skip left the env step out: a host without the env stops here with one line
+            steps.env_installed(name=f"Env {desired.stack['conda_env']} installed", prefix=cfg["conda_prefix"],
+                                env_name=desired.stack["conda_env"], steps=needing)
         stack_packages(desired)
         if cfg["jupyter_kernels"] and "env" in desired.steps:
             jupyter.kernelspec(

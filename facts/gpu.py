@@ -26,9 +26,12 @@ from facts._sections import END_MARKER, RUN_SECTION, Section, parse_sections
 from facts.gpu_sections import (
     compute_capability_for,
     driver_packages,
+    gpu_processes,
+    logged_in_users,
     merge_gpus,
     pci_devices,
     secure_boot,
+    wsl,
 )
 from facts.nvidia_text import (
     QUERY_FIELDS,
@@ -81,16 +84,24 @@ T=
 if command -v timeout >/dev/null 2>&1; then T="timeout 60"; fi
 if [ -d /sys/bus/pci/devices ]; then run_section pci pci_sysfs; fi
 if command -v lspci >/dev/null 2>&1; then run_section lspci lspci -Dnn -d 10de:; fi
-if smi=$(command -v nvidia-smi 2>/dev/null); then
+# WSL2: the GPU is the Windows driver's, reached through /dev/dxg; its nvidia-smi sits in
+# /usr/lib/wsl/lib, which is not on PATH (https://docs.nvidia.com/cuda/wsl-user-guide/index.html)
+wsl_smi=/usr/lib/wsl/lib/nvidia-smi
+dxg=no; [ -e /dev/dxg ] && dxg=yes
+printf '@@section kernel rc=0\ndxg=%s\nrelease=%s\n' "$dxg" "$(uname -r 2>/dev/null)"
+if smi=$(command -v nvidia-smi 2>/dev/null) || { [ -x "$wsl_smi" ] && smi=$wsl_smi; }; then
     printf '@@section smi_path rc=0\n%s\n' "$smi"
-    run_section smi_table $T nvidia-smi
+    run_section smi_table $T "$smi"
 """
-    + f"    run_section smi_query $T nvidia-smi {_QUERY.format(','.join(QUERY_FIELDS))}\n"
+    + f"    run_section smi_query $T \"$smi\" {_QUERY.format(','.join(QUERY_FIELDS))}\n"
     + r"""    if [ $? -eq 2 ] || printf '%s' "$_out" | grep -q 'is not a valid field'; then
 """
-    + "        run_section smi_query_nocc $T nvidia-smi "
+    + "        run_section smi_query_nocc $T \"$smi\" "
     + f"{_QUERY.format(','.join(QUERY_FIELDS_WITHOUT_CC))}\n"
     + r"""    fi
+    # who is using the GPU, for the reboot guard (a driver change must not kill a student's job)
+    run_section gpu_apps $T "$smi" --query-compute-apps=pid,process_name --format=csv,noheader
+    apps_rc=$?
 fi
 if [ -r /proc/driver/nvidia/version ]; then run_section proc_version cat /proc/driver/nvidia/version; fi
 nouveau=no; nvidia=no
@@ -101,6 +112,18 @@ fi
 if [ -d /sys/module/nouveau ]; then nouveau=yes; fi
 if [ -d /sys/module/nvidia ]; then nvidia=yes; fi
 printf '@@section modules rc=0\nnouveau=%s\nnvidia=%s\n' "$nouveau" "$nvidia"
+# nvidia-smi cannot list the GPU's processes (driver/library mismatch after an upgrade): the
+# processes holding a /dev/nvidiaN device open are the ones a reboot would kill
+gpu_fds() {
+    for p in /proc/[0-9]*; do
+        for f in "$p"/fd/*; do
+            case $(readlink "$f" 2>/dev/null) in
+                /dev/nvidia[0-9]*) echo "${p#/proc/}, $(cat "$p/comm" 2>/dev/null)"; break ;;
+            esac
+        done
+    done
+}
+if [ "$nvidia" = yes ] && [ "${apps_rc:-1}" -ne 0 ]; then run_section gpu_fds gpu_fds; fi
 if command -v mokutil >/dev/null 2>&1; then
     run_section mokutil mokutil --sb-state
 else
@@ -110,10 +133,15 @@ else
     done
 fi
 if command -v dpkg-query >/dev/null 2>&1; then
-    run_section dpkg dpkg-query -W -f='${Status} ${Package} ${Version}\n' 'nvidia-driver-*' 'nvidia-utils-*' 'libnvidia-compute-*'
+    run_section dpkg dpkg-query -W -f='${Status} ${Package} ${Version}\n' 'nvidia-driver-*' 'nvidia-utils-*' 'libnvidia-compute-*' nvidia-driver 'nvidia-tesla-*-driver'
     if command -v apt-mark >/dev/null 2>&1; then run_section held apt-mark showhold; fi
 elif command -v rpm >/dev/null 2>&1; then
     run_section rpm rpm -qa --qf '%{NAME} %{VERSION}-%{RELEASE}\n' '*nvidia*'
+fi
+# logged-in people, for the reboot guard: utmp via who (an SSH exec session without a pty, such as
+# pyinfra's own, writes no utmp entry, so the deploy does not count itself); loginctl without who
+if command -v who >/dev/null 2>&1; then run_section users who
+elif command -v loginctl >/dev/null 2>&1; then run_section users_loginctl loginctl list-sessions --no-legend
 fi
 for f in /run/reboot-required /var/run/reboot-required; do
     if [ -e "$f" ]; then
@@ -192,6 +220,9 @@ def gpu_info_from_probe(lines: list[str]) -> dict:
         "gpus": merge_gpus(smi, query),
         "source": source,
         "error": error,
+        **wsl(sections),
+        "users": logged_in_users(sections),
+        "gpu_processes": gpu_processes(sections),
     }
 
 
@@ -214,7 +245,10 @@ class GpuInfo(FactBase):
          "cuda_version": str | None,               # highest CUDA the driver supports
          "gpus": [{"index", "name", "memory_mib", "compute_capability", "pci_bus_id"}],
          "source": "nvidia-smi" | "proc" | None,
-         "error": str | None}                      # the driver's failure message
+         "error": str | None,                      # the driver's failure message
+         "wsl": bool, "kernel_release": str | None, # WSL2: /dev/dxg and a Microsoft kernel
+         "users": ["alice"],                       # logged-in people (who)
+         "gpu_processes": [{"pid", "name"}] | None} # None: could not be read
 
     A missing nvidia-smi, a driver that cannot be reached or a machine without GPU is data, never
     a failed host: the command always exits 0.

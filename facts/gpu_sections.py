@@ -138,3 +138,41 @@ def merge_gpus(smi: dict | None, query: list[dict]) -> list[dict]:
             "pci_bus_id": row.get("pci_bus_id"),
         })
     return gpus
+
+
+def wsl(sections: dict[str, Section]) -> dict:
+    """{"wsl": bool, "kernel_release": str | None}: WSL2 exposes the Windows GPU through /dev/dxg and
+    its kernel release names Microsoft ("5.15.153.1-microsoft-standard-WSL2"); both are required,
+    so a Linux host that merely has a file called /dev/dxg is not taken for WSL."""
+    values = dict(line.split("=", 1) for line in sections.get("kernel", Section(0)).lines if "=" in line)
+    release = values.get("release") or None
+    return {"wsl": values.get("dxg") == "yes" and "microsoft" in (release or "").lower(),
+            "kernel_release": release}
+
+
+def logged_in_users(sections: dict[str, Section]) -> list[str]:
+    """The distinct people logged in (who: utmp; loginctl list-sessions where who is missing)."""
+    names: list[str] = []
+    if "users" in sections and sections["users"].rc == 0:
+        # "alice    pts/0        2024-05-01 09:12 (10.0.0.5)"
+        names = [line.split()[0] for line in sections["users"].lines if line.split()]
+    elif "users_loginctl" in sections and sections["users_loginctl"].rc == 0:
+        # "      3 1000 alice seat0 tty2": session, uid, user, ...
+        names = [line.split()[2] for line in sections["users_loginctl"].lines if len(line.split()) >= 3]
+    return list(dict.fromkeys(names))
+
+
+def gpu_processes(sections: dict[str, Section]) -> list[dict] | None:
+    """[{pid, name}] of the processes using a GPU: nvidia-smi --query-compute-apps, or the processes
+    holding /dev/nvidiaN open when nvidia-smi cannot tell; None when neither could be read."""
+    for name in ("gpu_apps", "gpu_fds"):
+        section = sections.get(name)
+        if section is None or section.rc != 0:
+            continue
+        rows = []
+        for line in section.lines:
+            parts = [part.strip() for part in line.split(",", 1)]
+            if parts and parts[0].isdigit():
+                rows.append({"pid": int(parts[0]), "name": parts[1] if len(parts) > 1 else None})
+        return rows
+    return None

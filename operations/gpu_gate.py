@@ -18,6 +18,7 @@ from facts.gpu import GpuInfo, compute_capability_for
 from stacks import gpu_support
 
 from .util.commands import fail_host
+from .util.driver_wsl import wsl_gpu_problem
 
 NVIDIA_VENDOR = "0x10de"
 
@@ -75,6 +76,12 @@ def gpu_supported(stack: dict):
     info = read(GpuInfo)
     name = stack["name"]
 
+    if not has_nvidia_gpu(info) and info.get("wsl"):
+        yield fail_host(
+            "WSL2: no NVIDIA GPU visible (nvidia-smi in /usr/lib/wsl/lib lists none); install the Windows "
+            f"NVIDIA driver on the Windows side (never a Linux driver inside WSL); the {name} stack needs a GPU"
+        )
+        return
     if not has_nvidia_gpu(info):
         yield fail_host(
             "no NVIDIA GPU found on this host (no PCI device with vendor 0x10de, nvidia-smi lists "
@@ -102,6 +109,16 @@ def gpu_supported(stack: dict):
             )
             logger.warning(f"{host.name}: {message}")
             host.noop(message)
+            return
+
+    if info.get("wsl"):
+        # CUDA on WSL2 needs compute capability >= 6.0 (operations/util/driver_wsl.py)
+        problem = wsl_gpu_problem([
+            {**gpu, "compute_capability": gpu.get("compute_capability") or compute_capability_for(gpu.get("name"))}
+            for gpu in gpus
+        ])
+        if problem:
+            yield fail_host(problem)
             return
 
     supported, unknown = [], []

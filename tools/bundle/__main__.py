@@ -65,6 +65,11 @@ def main(argv=None):
     if argv[:1] == ["verify"]:
         return verify_main(argv[1:])
     args = parser().parse_args(argv)
+    if args.platform.startswith("win-"):
+        # the deploy targets Linux (and WSL2, which is linux-64); native Windows is out of scope (README, Targets)
+        print(f"bundle: --platform {args.platform} is not supported: the deploy targets Linux hosts (WSL2 included: "
+              "use linux-64); native Windows is out of scope (README, Targets)", file=sys.stderr)
+        return 2
     if importlib.util.find_spec("rattler") is None:
         # the conda half solves and indexes with py-rattler, an extra of this project
         print("bundle: building a bundle needs py-rattler: pip install 'gpuws[bundle]' "
