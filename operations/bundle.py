@@ -20,6 +20,12 @@ from facts.bundle import STAMP, BundleFiles
 
 from .util.commands import absolute, write_file
 
+# The SSH login's own upload folder, relative to its home (where SFTP and a login's commands
+# start): only that user (and root) can write there. With connector data _sudo, root is reached
+# from this login; the uploads and this folder must stay the login's.
+STAGE = ".gpuws-bundle-upload"
+AS_LOGIN = {"_sudo": False, "_doas": False, "_su_user": None}
+
 
 @operation()
 def synced(src: str, dest: str, files: list, fingerprint: str):
@@ -64,23 +70,38 @@ def synced(src: str, dest: str, files: list, fingerprint: str):
     if missing:
         folders = sorted({posixpath.dirname(posixpath.join(dest, entry[0])) for entry in missing} | {dest})
         yield StringCommand("mkdir", "-p", "--", *[QuoteString(folder) for folder in folders])
+        # Uploads travel as the SSH user into a folder that user owns, never through pyinfra's sudo
+        # upload path: with _sudo, pyinfra's SSH put_file copies a temp file named after the
+        # destination with `cp`/`rm` unquoted (pyinfra/connectors/ssh.py, put_file), and an SSH
+        # user without root cannot write a root-owned folder anyway. Root then copies each file in
+        # as DEST.partial (a root-owned copy the SSH user can no longer change), the copies are
+        # sha256-checked, and only then renamed into place.
+        yield StringCommand("mkdir", "-p", "-m", "0700", "--", QuoteString(STAGE), **AS_LOGIN)
     for entry in missing:
         remote = posixpath.join(dest, entry[0])
-        # staged beside its destination (not in /tmp, which may be a small tmpfs); the fact
-        # ignores *.partial, so an interrupted upload is simply sent again
-        yield FileUploadCommand(posixpath.join(src, entry[0]), remote, remote_temp_filename=f"{remote}.partial")
-    checked = [entry for entry in missing if len(entry) > 2]
-    if checked:
-        yield check_sha256_command(dest, checked)
+        staged = posixpath.join(STAGE, "file")
+        yield FileUploadCommand(posixpath.join(src, entry[0]), staged, **AS_LOGIN)
+        # the fact ignores *.partial, so an interrupted sync simply sends that file again
+        yield StringCommand("install", "-m", "0644", "--", QuoteString(staged), QuoteString(f"{remote}.partial"))
+    if missing:
+        yield StringCommand("rm", "-rf", "--", QuoteString(STAGE), **AS_LOGIN)
+        yield install_checked_command(dest, missing)
     yield write_file(posixpath.join(dest, STAMP), json.dumps({"fingerprint": fingerprint}) + "\n")
 
 
-def check_sha256_command(dest: str, entries: list) -> StringCommand:
-    """sha256sum -c of the sent files on the host; a mismatch fails the host before the stamp is
-    written, so the next run hashes every file again and resends the ones that differ."""
-    listing = "".join(f"{entry[2]}  {entry[0]}\n" for entry in entries)
-    return make_formatted_string_command(
+def install_checked_command(dest: str, entries: list) -> StringCommand:
+    """sha256sum -c of the root-owned *.partial copies, then each renamed into place; a mismatch
+    fails the host before anything is renamed and before the stamp is written, so the next run
+    hashes every file again and resends the ones that differ."""
+    listing = "".join(f"{entry[2]}  {entry[0]}.partial\n" for entry in entries if len(entry) > 2)
+    moves = [bit for entry in entries for bit in (
+        "&&", "mv", "-f", "--", QuoteString(posixpath.join(dest, f"{entry[0]}.partial")),
+        QuoteString(posixpath.join(dest, entry[0])))]
+    if not listing:  # no sha256 given for any of them (not the deploy's case: push_list gives them)
+        return StringCommand(*moves[1:])
+    check = make_formatted_string_command(
         "cd {dest} && printf %s {listing} | sha256sum -c --quiet - >&2 || {{ printf {line} {message} >&2; exit 1; }}",
         dest=QuoteString(dest), listing=QuoteString(listing), line=QuoteString("%s\\n"),
         message=QuoteString("bundle files differ from the manifest's sha256 after the upload: run again to resend them"),
     )
+    return StringCommand(check, *moves)

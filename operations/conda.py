@@ -49,11 +49,12 @@ def _short_of_disk(prefix: str, min_free_mib: int | None, what: str):
 @operation()
 def prefix_trusted(prefix: str):
     """
-    Fail the host when root must not run code from the conda prefix: the prefix, the folders
-    above it, bin/conda, etc/profile.d/conda.sh (sourced by root's login shells through the
-    profile hook), an env, its bin/python, site-packages or activation hooks owned by another user
-    than root (or the deploy's user) or group/world-writable. Reads the broad conda read
-    (facts/ownership.py): no extra remote command.
+    Fail the host when another user could change code that root runs from the conda prefix.
+
+    Checked: the prefix, the folders above it, bin/conda, etc/profile.d/conda.sh (sourced by
+    root's login shells through the profile hook), each env, its bin/python, site-packages and
+    activation hooks; each must be owned by root (or the deploy's user) and not group- or
+    world-writable. Reads the broad conda read (facts/ownership.py): no extra remote command.
 
     + prefix: the root prefix, e.g. ``/opt/miniconda3``
 

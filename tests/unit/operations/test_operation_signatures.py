@@ -34,7 +34,7 @@ OPERATIONS = all_operations()
 
 def test_every_operation_is_found():
     assert set(OPERATIONS) == {
-        "bundle.synced", "conda.condarc", "conda.env", "conda.miniconda", "driver.driver_running",
+        "bundle.synced", "conda.condarc", "conda.env", "conda.miniconda", "conda.prefix_trusted", "driver.driver_running",
         "driver.nvidia_driver", "gpu_gate.gpu_supported", "hooks.cuda_activation", "pip.config",
         "jupyter.kernelspec", "pip.requirements", "verify.gpu_stack",
     }
