@@ -34,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", action="append", default=[], metavar="KEY=VALUE", help="data override, as pyinfra's --data")
     args = parser.parse_args(argv)
 
+    # pyinfra would take a missing file's name for a host name and report a fleet of nothing
+    inventory = Path(args.inventory)
+    if (args.inventory.endswith((".py", ".yaml", ".yml")) or "/" in args.inventory) and not inventory.is_file():
+        what = "is a folder, not an inventory file" if inventory.is_dir() else "not found"
+        print(f"report: inventory {args.inventory} {what}: give a pyinfra inventory file, e.g. inventories/lab.py",
+              file=sys.stderr)
+        return 2
     if not Path(args.deploy).is_file():
         print(f"report: deploy {args.deploy} not found", file=sys.stderr)
         return 2

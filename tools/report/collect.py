@@ -128,8 +128,16 @@ def collect(inventory_path: str, deploy: str = "deploys/tf21.py", data: dict | N
     ctx_inventory.set(inventory)
     state.init(inventory, config)
     state.set_stage(StateStage.Connect)
-    connect_all(state)
     reports = {host.name: HostReport(name=host.name) for host in inventory}
+    try:
+        connect_all(state)
+    except PyinfraError:
+        # pyinfra stops with "No hosts remaining!" when no host could be reached: the report still
+        # shows every host, each marked unreachable below
+        if list(inventory.get_active_hosts()):
+            raise
+        disconnect_all(state)
+        return _unreachable(reports)
     try:
         state.set_stage(StateStage.Prepare)
         active = list(inventory.get_active_hosts())
@@ -142,6 +150,11 @@ def collect(inventory_path: str, deploy: str = "deploys/tf21.py", data: dict | N
             reports[host.name].drift = _drift(state, host)
     finally:
         disconnect_all(state)
+    return _unreachable(reports)
+
+
+def _unreachable(reports: dict) -> list[HostReport]:
+    """Every report, those of hosts that never connected marked unreachable, compared as a fleet."""
     for report in reports.values():
         if not report.connected and not report.error:
             report.error = "unreachable (could not connect over SSH)"
