@@ -88,8 +88,7 @@ def test_driver_upgrade_swaps_branches_and_needs_a_reboot(lab):
         uptime_before = float(lab.ssh(host, "cut -d' ' -f1 /proc/uptime", check=True).stdout)
         time.sleep(1.5)
         lab.ssh(host, "(sleep 0.5 && reboot) </dev/null >/dev/null 2>&1 &")
-        time.sleep(1.5)
-        lab.wait_for_ssh(host)
+        _wait_for_reboot(lab, host, uptime_before)
         after = lab.ssh(host, "cut -d' ' -f1 /proc/uptime; ls /run/reboot-required 2>&1; nvidia-smi; "
                         "nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader", check=True).stdout
         lines = after.splitlines()
@@ -100,6 +99,18 @@ def test_driver_upgrade_swaps_branches_and_needs_a_reboot(lab):
     finally:
         lab.reset(host)
     assert "410.48" in lab.ssh(host, "nvidia-smi", check=True).stdout
+
+
+def _wait_for_reboot(lab, host: str, uptime_before: float, timeout: float = 60) -> None:
+    """Until the host answers again with an uptime that restarted: the old sshd may still answer
+    for a moment after `reboot` was asked for, longer on a loaded machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        probe = lab.ssh(host, "cut -d' ' -f1 /proc/uptime")
+        if probe.returncode == 0 and float(probe.stdout) < uptime_before:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{host} did not come back from its reboot within {timeout:.0f}s")
 
 
 def test_miniconda_conda_channel_and_wheelhouse_work_together(lab):
