@@ -24,11 +24,11 @@ from tests.model.virtual_host import (
 
 ENV = f"{PREFIX}/envs/tf21"
 ALL_OPS = [
-    "GPU can run tf21", "Conda prefix ownership", "Driver >= 418.96", "Running driver (reboot if needed)",
+    "One gpuws run at a time", "GPU can run tf21", "Conda prefix ownership", "Driver >= 418.96", "Running driver (reboot if needed)",
     "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7, cudatoolkit, cudnn)",
     "Env pip config", "Pip requirements", "CUDA activation hook", "Layered GPU verification",
 ]  # as in conftest.ALL_OPS (not imported: pytest loads conftest under its own name)
-APT_INSTALL = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nvidia-driver-535"
+APT_INSTALL = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nvidia-driver-580"  # nvidia_driver_branch=auto: an RTX 2080 Ti gets 580
 # the tool-changing commands: none of them may run on a host that must be left alone
 CHANGING_KINDS = {"apt_unhold", "apt_hold", "apt_update", "apt_install", "nouveau", "reboot", "mkdir",
                   "download", "sha256", "miniconda_installer", "write_file", "conda_create", "conda_remove",
@@ -52,20 +52,23 @@ def test_converged_host_reports_zero_changes(run_deploy):
 
     assert run.returncode == 0
     run.assert_no_change("ws01")
-    assert run.results["totals"] == {"hosts": 10, "success": 0, "error": 0, "no_change": 10}
+    ops = len(ALL_OPS)
+    assert run.results["totals"] == {"hosts": ops, "success": 0, "error": 0, "no_change": ops}
     assert run.results["failed_hosts"] == []
-    # ONE remote command: the deploy's planned facts read together (facts/workstation.py), the
+    # THREE remote commands: the run lock taken (operations/lock.py), the deploy's planned facts
+    # read together (facts/workstation.py), the lock released after the last operation; the
     # fingerprint equal to the kept verdict's, so the verification is not re-run (no python
     # start on the host). A new remote command on the no-op path must be a conscious choice.
     print(f"\nconverged no-op run: {len(run.commands['ws01'])} remote commands: {run.kinds('ws01')}")
-    assert run.kinds("ws01") == ["StateFacts"]
+    assert run.kinds("ws01") == ["RunLock", "StateFacts", "lock_release"]
     state = run.states["ws01"]
     assert state["driver"] == before["driver"] and state["envs"] == before["envs"]
+    assert state["files"] == before["files"]  # the lock file is gone again
 
     # pyinfra's own count agrees with the model's log (every command reached the model)
     debug = run_deploy(["ws01"], "--debug")
     debug.assert_no_change("ws01")
-    assert debug.stderr.count("[fake] simulating command on @fake/ws01:") == 1
+    assert debug.stderr.count("[fake] simulating command on @fake/ws01:") == 3
 
 
 # ------------------------------------------------------------------------------ 2. old driver
@@ -78,6 +81,7 @@ def test_old_driver_upgraded_then_everything_converges_and_a_second_run_changes_
     assert run.changed("old01") == [
         "Driver >= 418.96", "Running driver (reboot if needed)", "Miniconda", "Conda channels (.condarc)",
         "Env tf21 (python 3.7, cudatoolkit, cudnn)", "Pip requirements", "CUDA activation hook",
+        "Layered GPU verification",  # the first verdict
     ]
     commands = [c["command"] for c in run.op_commands("old01")]
     # driver: lift the old hold (apt would refuse to replace a held package), install, blacklist
@@ -87,7 +91,7 @@ def test_old_driver_upgraded_then_everything_converges_and_a_second_run_changes_
         "DEBIAN_FRONTEND=noninteractive apt-get update -qq",
         APT_INSTALL,
         commands[3],  # the nouveau blacklist (checked below)
-        "apt-mark hold nvidia-driver-535",
+        "apt-mark hold nvidia-driver-580",
         "( sleep 1 && reboot ) </dev/null >/dev/null 2>&1 &",
     ]
     kinds = run.kinds("old01")
@@ -101,16 +105,16 @@ def test_old_driver_upgraded_then_everything_converges_and_a_second_run_changes_
     assert sha in sha_command["command"] and sha_command["ok"]
     assert [c["kind"] for c in run.op_commands("old01")][6:10] == ["mkdir", "download", "sha256", "miniconda_installer"]
     # the env with python and the stack's conda packages: one conda call, one solve
-    conda_calls = [c for c in commands if c.startswith(f"{PREFIX}/bin/conda ")]
+    conda_calls = [c for c in commands if c.startswith(f"umask 022 && {PREFIX}/bin/conda ")]
     assert conda_calls == [
-        f"{PREFIX}/bin/conda create -y -q -n tf21 python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0"]
+        f"umask 022 && {PREFIX}/bin/conda create -y -q -n tf21 python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0"]
 
     state = run.states["old01"]
-    assert state["driver"]["loaded"] == "535.183.01"
-    assert state["driver"]["held"] == ["nvidia-driver-535"]
+    assert state["driver"]["loaded"] == "580.95.05"
+    assert state["driver"]["held"] == ["nvidia-driver-580"]
     assert "nvidia-driver-410" not in state["driver"]["packages"]
     assert state["files"]["/etc/modprobe.d/blacklist-nouveau.conf"] == "blacklist nouveau\noptions nouveau modeset=0\n"
-    assert state["counters"] == {"reboots": 1, "initramfs": 1, "apt_update": 1}
+    assert {k: state["counters"][k] for k in ("reboots", "initramfs", "apt_update")} == {"reboots": 1, "initramfs": 1, "apt_update": 1}
     assert state["nouveau_loaded"] is False
     assert state["conda"]["version"] == "4.8.3"
     assert f"{PREFIX}.gpuws-installer.sh" not in state["files"]  # the installer is removed
@@ -144,7 +148,8 @@ def test_driver_that_does_not_load_after_the_reboot_fails_the_host_with_guidance
         "reboot into MokManager) or disable Secure Boot")
     assert run.host_lines("sb01").count(f"[@fake/sb01] {message}") == 1
     kinds = run.kinds("sb01")
-    assert kinds[kinds.index("reboot"):] == ["reboot", "Kernel", "Uptime", "GpuInfo"]  # nothing after
+    # nothing after but the run lock's release
+    assert kinds[kinds.index("reboot"):] == ["reboot", "Kernel", "Uptime", "GpuInfo", "lock_release"]
     after = run.states["sb01"]
     assert after["driver"]["loaded"] is None and after["counters"]["reboots"] == 1
     assert after["conda"] is None
@@ -160,7 +165,7 @@ def test_old_driver_with_upgrades_forbidden_fails_and_installs_nothing(run_deplo
     assert_only_failure(
         run, "old01",
         "driver 410.48 < 418.96 required by tf21; set nvidia_driver_upgrade=True or upgrade it by hand")
-    assert run.kinds("old01") == ["StateFacts", "fail_host"]  # one read (gate, driver), and stop
+    assert run.kinds("old01") == ["RunLock", "StateFacts", "fail_host", "lock_release"]  # one read (gate, driver), and stop
     assert run.states["old01"]["driver"] == before["driver"] and run.states["old01"]["conda"] is None
 
 
@@ -174,7 +179,7 @@ def test_cpu_only_host_fails_at_the_gpu_gate(run_deploy):
         run, "cpu01",
         "no NVIDIA GPU found on this host (no PCI device with vendor 0x10de, nvidia-smi lists none); "
         "the tf21 stack needs one — remove the host from the inventory or check the card")
-    assert run.kinds("cpu01") == ["StateFacts", "fail_host"]
+    assert run.kinds("cpu01") == ["RunLock", "StateFacts", "fail_host", "lock_release"]
 
 
 # ------------------------------------------------------------------------------ 5. Ampere
@@ -187,8 +192,8 @@ def test_ampere_host_fails_before_any_change_naming_gpu_cc_and_a_working_stack(r
     message = ("NVIDIA GeForce RTX 3090 (compute capability 8.6) cannot run tf21 (CUDA 10.1 builds stop at 7.x); "
                "use tensorflow==2.5.0 or later")
     assert_only_failure(run, "amp01", message)
-    assert run.kinds("amp01") == ["StateFacts", "fail_host"]
-    assert run.states["amp01"] == {**before, "uptime": before["uptime"] + 2}
+    assert run.kinds("amp01") == ["RunLock", "StateFacts", "fail_host", "lock_release"]
+    assert run.states["amp01"] == {**before, "uptime": before["uptime"] + 4}  # four commands: lock, read, fail, release
 
 
 # ------------------------------------------------------------------------------ 6. conda missing
@@ -232,7 +237,7 @@ def test_env_with_the_wrong_python_fails_and_is_left_untouched(run_deploy):
     # the env operation stopped the host right after its CondaPackages read (a run whose only
     # host fails ends before pyinfra prints --json results, so the log tells); the one change
     # before it is the install's .condarc, which is the deploy's, not the user's
-    assert run.kinds("ws07")[-2:] == ["CondaPackages", "fail_host"]
+    assert run.kinds("ws07")[-3:] == ["CondaPackages", "fail_host", "lock_release"]
     assert [shlex.split(c["command"].split(" mv -f ", 1)[-1])[1] for c in run.op_commands("ws07")[:-1]] == [f"{PREFIX}/.condarc"]
     assert not {"conda_remove", "conda_create", "conda_install", "pip_install", "pip_uninstall"} & set(run.kinds("ws07"))
     assert run.states["ws07"]["envs"] == before["envs"]
@@ -272,9 +277,10 @@ def test_mixed_fleet_good_hosts_converge_each_failure_is_one_line(run_deploy):
     assert sorted(run.results["failed_hosts"]) == ["@fake/amp01", "@fake/cpu01"]
     run.assert_no_change("ok01", whole_run_ok=False)
     assert run.failed("old01") == [] and "Driver >= 418.96" in run.changed("old01")
-    assert run.states["old01"]["driver"]["loaded"] == "535.183.01"
+    assert run.states["old01"]["driver"]["loaded"] == "580.95.05"
     for host, words in (("cpu01", ["no NVIDIA GPU found"]), ("amp01", ["RTX 3090", "8.6", "tensorflow==2.5.0"])):
         lines = [line for line in run.host_lines(host) if all(word in line for word in words)]
         assert len(lines) == 1, run.host_lines(host)
         assert not CHANGING_KINDS & set(run.kinds(host))
-        assert run.failed(host) == ALL_OPS  # pyinfra counts the later operations as errors
+        # the run lock was taken; pyinfra counts the operations from the gate on as errors
+        assert run.failed(host) == ALL_OPS[1:]

@@ -50,6 +50,9 @@ HOST_DATA = {"fake_delay": 0, "fake_delay_jitter": 0, "reboot_delay": 0, "reboot
 # What the simulated package sources offer (STAND-INs for the distro archive, the Miniconda
 # download, the conda channel and PyPI). Versions are the real ones of the TF 2.1 era.
 APT_ARCHIVE = {
+    # 580: the branch `nvidia_driver_branch=auto` chooses for Maxwell to Blackwell (operations/util/driver_choice.py)
+    "nvidia-driver-580": "580.95.05-0ubuntu0.18.04.1",
+    "nvidia-driver-580-open": "580.95.05-0ubuntu0.18.04.1",
     "nvidia-driver-535": "535.183.01-0ubuntu0.18.04.1",
     "nvidia-driver-470": "470.256.02-0ubuntu0.18.04.1",
     "nvidia-driver-440": "440.100-0ubuntu0.18.04.1",
@@ -97,6 +100,7 @@ BACKUP_STAMP = "20260101T000000Z"  # what `date -u +%Y%m%dT%H%M%SZ` prints on th
 # Facts: their commands are long scripts; the log keeps only the kind for them.
 FACT_KINDS = {"GpuInfo", "CondaInstall", "CondaPackages", "PipPackages", "FileContent", "FileTexts", "FreeDisk",
               "LinuxDistribution", "Kernel", "Uptime", "GpuVerification", "StateFacts", "VerificationState",
+              "RunLock", "lock_release",
               "SystemCuda"}
 # facts/workstation.py's StateFacts: each part between these (the fact's own command inside)
 PART_START = "_o=$( {\n"
@@ -239,6 +243,8 @@ class VirtualHost(dict):
         return [
             (HEREDOC_END, "GpuVerification", self._verification),
             (PART_START, "StateFacts", self._state_facts),
+            ("@@gpuws-lock taken", "RunLock", self._run_lock),
+            ("if [ \"$(head -n 1 ", "lock_release", self._lock_release),
             ("gpuws_fingerprint() {", "VerificationState", self._verification_state),
             ("echo '@@section toolkits rc=0'", "SystemCuda", lambda c: (render.system_cuda(self.state), [])),
             ("run_section smi_table", "GpuInfo", lambda c: (render.gpu_probe(self.state), [])),
@@ -362,6 +368,29 @@ class VirtualHost(dict):
         if verdict_path in self.state["files"]:
             lines += self.state["files"][verdict_path].splitlines()
         return lines, []
+
+    def _run_lock(self, command):
+        """facts.host.RunLock: take the lock file when free or this run's; else say who holds it
+        (the model's clock is its uptime: a lock is never stale within a test)."""
+        path, run = _assigned(command, "L"), _assigned(command, "RUN")
+        held = self.state["files"].get(path)
+        if held is None or held.startswith(run + " "):
+            self.state["files"][path] = (f"{run} {_assigned(command, 'PID')} {_assigned(command, 'CTL')} "
+                                         f"2026-01-01T00:00:00Z {self.state['uptime']}\n")
+            return ["@@gpuws-lock taken"], []
+        return [f"@@gpuws-lock held {held.strip()}"], []
+
+    def _lock_release(self, command):
+        words = shlex.split(command)
+        # if [ "$(head -n 1 PATH 2>/dev/null | cut -d' ' -f1)" = RUN ]; then rm -f PATH; fi
+        if words[:2] != ["if", "["] or words[3:5] != ["=", words[4]] or words[5:9] != ["];", "then", "rm", "-f"]:
+            raise UnknownCommand(command)
+        path, run = words[9].rstrip(";"), words[4]
+        if words[2] != f"$(head -n 1 {path} 2>/dev/null | cut -d' ' -f1)" or words[10:] != ["fi"]:
+            raise UnknownCommand(command)
+        if (self.state["files"].get(path) or "").split(" ", 1)[0] == run:
+            del self.state["files"][path]
+        return [], []
 
     def _state_facts(self, command):
         """One remote command, many facts: each part answered by the handler of its own fact."""
