@@ -95,6 +95,17 @@ def plan(host, reads) -> None:
         run["plan"][fact_key(cls, kwargs)] = (cls, dict(kwargs))
 
 
+def forget(host) -> None:
+    """Drop this host's values read so far (e.g. read at prepare time, before the run lock was
+    taken): the next `read` of a planned fact runs the broad read again."""
+    try:
+        run = _RUNS.get(host.state, {}).get(host.name)
+    except TypeError:
+        run = None
+    if run is not None and run["values"]:
+        run["values"], run["read_all"], run["marker"] = {}, False, None
+
+
 def changes_so_far(host) -> int:
     """How many of this host's operations have run commands in this run (0 before execution)."""
     count = 0

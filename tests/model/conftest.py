@@ -28,7 +28,7 @@ from tests.model.virtual_host import FACT_KINDS, VirtualHost
 
 # The deploy's operations (the last part of pyinfra's "GPU workstation | Conda | Miniconda" names)
 ALL_OPS = [
-    "GPU can run tf21", "Driver >= 418.96", "Running driver (reboot if needed)",
+    "One gpuws run at a time", "GPU can run tf21", "Conda prefix ownership", "Driver >= 418.96", "Running driver (reboot if needed)",
     "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7, cudatoolkit, cudnn)",
     "Env pip config", "Pip requirements", "CUDA activation hook", "Layered GPU verification",
 ]
