@@ -79,6 +79,7 @@ def load_groups(path: str | Path) -> dict[str, tuple[list, dict]]:
 
     groups: dict[str, tuple[list, dict]] = {}
     seen: set[str] = set()
+    spelled: dict[str, str] = {}  # lower-case name -> its first spelling
     for group, body in doc["groups"].items():
         if not isinstance(group, str) or not _GROUP_NAME.match(group) or group == "all":
             raise PyinfraError(f"host list {path}: group name {group!r} must be an identifier other than `all`")
@@ -93,9 +94,18 @@ def load_groups(path: str | Path) -> dict[str, tuple[list, dict]]:
             raise PyinfraError(f"host list {path}: group {group} has unknown key(s) {sorted(extra)}; only `hosts` and `data`")
         hosts = [_host_entry(path, group, entry, seen) for entry in body["hosts"]]
         names = [host if isinstance(host, str) else host[0] for host in hosts]
-        twice = sorted({name for name in names if names.count(name) > 1})
+        # host names are case-insensitive (RFC 4343): WS01 and ws01 are one machine, and two
+        # spellings would make pyinfra run on it twice at once
+        lowered = [name.lower() for name in names]
+        twice = sorted({name for name, low in zip(names, lowered) if lowered.count(low) > 1})
         if twice:
-            raise PyinfraError(f"host list {path}: host {twice[0]} is listed twice in group {group}; list it once")
+            raise PyinfraError(f"host list {path}: host {twice[0]} is listed twice in group {group} "
+                               "(host names are case-insensitive); list it once")
+        for name, low in zip(names, lowered):
+            first = spelled.setdefault(low, name)
+            if first != name:
+                raise PyinfraError(f"host list {path}: hosts {first} and {name} are the same machine (host names "
+                                   "are case-insensitive); spell it one way in every group")
         groups[group] = (hosts, _mapping(path, f"group {group} data", body.get("data")))
 
     groups["all"] = ([name for name in sorted(seen)], _mapping(path, "all", doc.get("all")))

@@ -36,6 +36,8 @@ def test_example_host_list_loads():
         ("groups: {g: {hosts: [a]}}\nextra: 1", "unknown top-level key(s) ['extra']"),
         ("groups: {g: {data: {}}}", "group g needs a `hosts:` list"),
         ("groups: {g: [a, a]}", "host a is listed twice in group g"),
+        ("groups: {g: [ws01.Lab, WS01.lab]}", "host WS01.lab is listed twice in group g (host names are case-insensitive)"),
+        ("groups: {g: [WS01], h: [ws01]}", "hosts WS01 and ws01 are the same machine (host names are case-insensitive)"),
         ("groups:\n  g: [a]\n  g: [b]\n", "line 3 is not valid YAML: key 'g' appears twice"),
         ("groups: {g: {hosts: [a], data: {x: 1, x: 2}}}", "key 'x' appears twice"),
         ("groups: {g: []}", "group g has no hosts"),
