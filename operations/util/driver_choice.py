@@ -160,8 +160,8 @@ def running_branch_problem(info: dict) -> str | None:
     """
     version = info.get("driver_version") or _installed(info)
     ids = host_pci_ids(info)
-    if not version or not ids:
-        return None
+    if not version or not ids or version.split(".")[0] not in chips.known_branches():
+        return None  # a branch no list here knows (410): nothing to say, rather than a false alarm
     try:
         return explain_unsupported(version.split(".")[0], ids)
     except StackError:

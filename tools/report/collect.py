@@ -42,6 +42,7 @@ from facts.gpu import GpuInfo, local_gpu_info
 from facts.pip_env import PipPackages
 from operations.util.commands import HostFailure, env_prefix_of
 from operations.verify import VERDICT_RELATIVE_PATH
+from tools.report.driver import driver_view
 from tools.report.fleet import compare
 
 
@@ -76,6 +77,9 @@ class HostReport:
     min_driver: str | None = None
     driver_ok: bool = False
     driver_error: str | None = None
+    # the branch the deploy would choose, the running branch's problem, reboot pending, the version
+    # pin (tools/report/driver.py)
+    driver_plan: dict = field(default_factory=dict)
     conda: str | None = None
     env: str | None = None
     env_python: str | None = None
@@ -170,7 +174,8 @@ def _read_facts(host, report: HostReport) -> None:
         return
     first = states[0]
     report.stack = first.stack["name"]
-    report.min_driver = driver_state(states).stack["min_driver"]  # the driver step's minimum
+    driven = driver_state(states)
+    report.min_driver = driven.stack["min_driver"]  # the driver step's minimum
     with ctx_host.use(host):
         # The deploy's planned reads plus the report's own, in one remote command; the dry run
         # that follows is answered from the same values (nothing changes on the host meanwhile).
@@ -186,6 +191,7 @@ def _read_facts(host, report: HostReport) -> None:
         report.driver = gpu.get("driver_version")
         report.driver_error = gpu.get("error")
         report.driver_ok = stacks.driver_satisfies(report.driver, report.min_driver)
+        report.driver_plan = driver_view(gpu, driven.config, driven.stack)
 
         system = read(SystemCuda)
         nvcc = system.get("nvcc") or {}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from tools.report.collect import HostReport
+from tools.report.driver import detail_lines
 from tools.report.fleet import describe
 
 SHOWN = 5  # differences per host, env and reference in the table; --json carries them all
 
-COLUMNS = ("host", "gpus", "driver", "conda", "env", "env python", "cudatoolkit", "cudnn", "tensorflow", "verified", "state")
+COLUMNS = ("host", "gpus", "driver", "branch", "conda", "env", "env python", "cudatoolkit", "cudnn", "tensorflow", "verified", "state")
 
 
 def as_json(reports: list[HostReport]) -> str:
@@ -31,6 +32,7 @@ def as_table(reports: list[HostReport]) -> str:
     details = [f"{r.name}: {r.error}" for r in reports if r.error]
     for r in reports:
         details += [f"{r.name}: {item['kind']}: {item['step']}: {item['detail']}" for item in r.drift]
+        details += detail_lines(r.name, r.driver_plan)
         if r.missing_libraries:
             details.append(f"{r.name}: the env lacks {', '.join(r.missing_libraries)} although conda lists its packages: "
                            "reinstall them (conda install --force-reinstall) or recreate the env")
@@ -58,7 +60,7 @@ def _rows(r: HostReport) -> list[tuple]:
     """The host's row with its first env, then one row per further env (host columns left empty)."""
     envs = r.envs or [None]
     rows = [_row(r, envs[0])]
-    blank = ("",) * 4
+    blank = ("",) * 5  # host, gpus, driver, branch, conda
     for env in envs[1:]:
         rows.append(blank + _env_cells(env, r.connected) + ("",))
     return rows
@@ -90,7 +92,19 @@ def _row(r: HostReport, env) -> tuple:
     else:
         state = "drift"
     env_cells = _env_cells(env, r.connected) if r.connected else ("-",) * 6
-    return tuple(str(x) for x in (r.name, gpus, driver if r.connected else "-", r.conda or "-")) + env_cells + (state,)
+    host_cells = (r.name, gpus, driver if r.connected else "-", _branch_cell(r) if r.connected else "-", r.conda or "-")
+    return tuple(str(x) for x in host_cells) + env_cells + (state,)
+
+
+def _branch_cell(r: HostReport) -> str:
+    """The branch the deploy would choose for the host's GPUs ("470"), "refused" when it would fail
+    the host, "WSL2" where the Windows driver is the only driver."""
+    plan = r.driver_plan or {}
+    if plan.get("branch"):
+        return plan["branch"]
+    if plan.get("branch_error"):
+        return "refused"
+    return "WSL2" if (plan.get("branch_reason") or "").startswith("WSL2") else "-"
 
 
 def _identity_lines(r: HostReport) -> list[str]:
