@@ -128,6 +128,9 @@ SETTINGS: dict[str, Setting] = {
     # One run per host at a time (operations/lock.py)
     "lock_wait": Setting(30, "int", "Seconds a run waits for another gpuws run's lock on the same host before failing that host."),
     "lock_stale_after": Setting(10800, "int", "Seconds after which a run lock is taken over (its run presumed dead, e.g. a controller killed mid-run)."),
+    # Downloads (the Miniconda installer)
+    "download_connect_timeout": Setting(30, "int", "Seconds to reach a download server (curl --connect-timeout; wget --connect-timeout and --read-timeout)."),
+    "download_timeout": Setting(1800, "int", "Seconds a whole download may take (curl --max-time; wget under coreutils timeout); then the host fails."),
 }
 
 

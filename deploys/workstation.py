@@ -127,6 +127,8 @@ def conda_base(cfg: dict):
         allow_unverified=cfg["miniconda_allow_unverified"],
         min_free_mib=cfg["min_free_mib"],
         profile_hook=cfg["conda_profile_hook"],
+        download_connect_timeout=cfg["download_connect_timeout"],
+        download_timeout=cfg["download_timeout"],
     )
     preset = condarc_preset(cfg["conda_channel_preset"], cfg["conda_mirror_url"])
     conda_ops.condarc(

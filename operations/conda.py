@@ -85,6 +85,8 @@ def miniconda(
     allow_unverified: bool = False,
     min_free_mib: int | None = None,
     profile_hook: bool = False,
+    download_connect_timeout: int = 30,
+    download_timeout: int = 1800,
 ):
     """
     Install Miniconda into ``prefix`` when no conda is there, checksum-verified.
@@ -97,6 +99,8 @@ def miniconda(
     + min_free_mib: free disk (MiB) needed under ``prefix`` for Miniconda and the env; None: no check
     + profile_hook: write /etc/profile.d/gpuws-conda.sh, giving interactive login shells a
       ``conda`` command (no ``conda init`` in users' rc files)
+    + download_connect_timeout: seconds to reach the installer's server (and, for wget, of silence)
+    + download_timeout: seconds for the whole download; then the host fails
 
     A present conda is left as it is; a prefix folder without a working conda is never
     overwritten. A bad checksum, source or short disk fails the host before anything is fetched.
@@ -164,7 +168,7 @@ def miniconda(
     if installer_file:
         yield FileUploadCommand(installer_file, installer, remote_temp_filename=host.get_temp_filename(installer))
     else:
-        yield download_command(installer_url, installer)
+        yield download_command(installer_url, installer, download_connect_timeout, download_timeout)
     if sha256:
         yield verify_sha256_command(installer, installer_file or installer_url, sha256)
     yield install_command(installer, prefix)

@@ -97,7 +97,7 @@ def floor_steps(desired: DesiredState) -> list[tuple[str, str]]:
     prefix = cfg["conda_prefix"]
     installer = installer_path(prefix)
     steps = [
-        ("download installer", shlex.join(["curl", "-fsSL", "--retry", "3", "-o", installer, cfg["miniconda_url"]])),
+        ("download installer", shlex.join(["curl", "-fsSL", "--retry", "3", "--connect-timeout", str(cfg["download_connect_timeout"]), "--max-time", str(cfg["download_timeout"]), "-o", installer, cfg["miniconda_url"]])),
         ("sha256sum", f"echo {shlex.quote(cfg['miniconda_sha256'] + '  ' + installer)} | sha256sum -c -"),
         ("install Miniconda", shlex.join(["bash", installer, "-b", "-p", prefix])
          + " && " + shlex.join(["rm", "-f", installer])),

@@ -27,16 +27,28 @@ def installer_path(prefix: str) -> str:
     return prefix.rstrip("/") + ".gpuws-installer.sh"
 
 
-def download_command(url: str, dest: str) -> StringCommand:
+def download_command(url: str, dest: str, connect_timeout: int = 30, timeout: int = 1800) -> StringCommand:
     """curl or wget, whichever the host has, in one sh command (never `curl | bash`); a file://
-    URL (an offline bundle already on the host) is copied."""
+    URL (an offline bundle already on the host) is copied.
+
+    A mirror that does not answer, or stalls mid-file, fails the host instead of hanging the run:
+    curl gets ``--connect-timeout`` and ``--max-time``; wget has no total limit of its own, so it
+    runs under coreutils ``timeout`` (when the host has it) with ``--connect-timeout`` and
+    ``--read-timeout``.
+    """
     if url.startswith("file://"):
-        return StringCommand("cp", QuoteString(url[len("file://"):]), QuoteString(dest))
+        return StringCommand("cp", "--", QuoteString(url[len("file://"):]), QuoteString(dest))
+    connect, total = int(connect_timeout), int(timeout)
     return make_formatted_string_command(
-        "if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 3 -o {dest} {url} ; "
-        "elif command -v wget >/dev/null 2>&1; then wget -q -O {dest} {url} ; "
+        "if command -v curl >/dev/null 2>&1; then "
+        "curl -fsSL --retry 3 --connect-timeout {connect} --max-time {total} -o {dest} -- {url} ; "
+        "elif command -v wget >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then "
+        "timeout -k 10 {total} wget -q --tries=3 --connect-timeout={connect} --read-timeout={connect} -O {dest} -- {url} ; "
+        "elif command -v wget >/dev/null 2>&1; then "
+        "wget -q --tries=3 --connect-timeout={connect} --read-timeout={connect} -O {dest} -- {url} ; "
         "else printf {line} {message} >&2; exit 1; fi",
         dest=QuoteString(dest), url=QuoteString(url), line=QuoteString("%s\\n"),
+        connect=QuoteString(str(connect)), total=QuoteString(str(total)),
         message=QuoteString(
             "neither curl nor wget on this host: install one, or push the installer with miniconda_file"
         ),
@@ -46,8 +58,8 @@ def download_command(url: str, dest: str) -> StringCommand:
 def verify_sha256_command(path: str, source: str, sha256: str) -> StringCommand:
     """Compare the file's sha256; on mismatch remove the file and fail with both sums."""
     return make_formatted_string_command(
-        "actual=$(sha256sum {path} | cut -d {space} -f 1) && "
-        "if [ {actual} != {sha256} ]; then rm -f {path} ; printf {message} {source} {sha256} {actual} >&2; "
+        "actual=$(sha256sum -- {path} | cut -d {space} -f 1) && "
+        "if [ {actual} != {sha256} ]; then rm -f -- {path} ; printf {message} {source} {sha256} {actual} >&2; "
         "exit 1; fi",
         path=QuoteString(path), space=QuoteString(" "), actual='"$actual"', sha256=QuoteString(sha256),
         source=QuoteString(source),
@@ -62,7 +74,7 @@ def install_command(installer: str, prefix: str) -> StringCommand:
     """Run the installer in batch mode, then remove it whatever happened, keeping its status.
     umask 022: a root-owned shared install must stay readable for the workstation's users."""
     return make_formatted_string_command(
-        "umask 022 && bash {installer} -b -p {prefix} ; status=$?; rm -f {installer} ; exit $status",
+        "umask 022 && bash -- {installer} -b -p {prefix} ; status=$?; rm -f -- {installer} ; exit $status",
         installer=QuoteString(installer), prefix=QuoteString(prefix),
     )
 

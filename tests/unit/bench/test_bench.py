@@ -123,8 +123,8 @@ def test_floor_installs_miniconda_from_the_same_url_and_checksum(desired):
                                          installer_sha256=LAB_DATA["miniconda_sha256"]))
     steps = dict(floor_steps(desired))
     installer = "/opt/miniconda3.gpuws-installer.sh"
-    assert f"curl -fsSL --retry 3 -o {installer} {LAB_DATA['miniconda_url']}" in deploy
-    assert steps["download installer"] == f"curl -fsSL --retry 3 -o {installer} {LAB_DATA['miniconda_url']}"
+    assert f"curl -fsSL --retry 3 --connect-timeout 30 --max-time 1800 -o {installer} {LAB_DATA['miniconda_url']}" in deploy
+    assert steps["download installer"] == f"curl -fsSL --retry 3 --connect-timeout 30 --max-time 1800 -o {installer} {LAB_DATA['miniconda_url']}"
     assert LAB_DATA["miniconda_sha256"] in deploy and LAB_DATA["miniconda_sha256"] in steps["sha256sum"]
     assert f"bash {installer} -b -p {PREFIX}" in deploy
     assert steps["install Miniconda"].startswith(f"bash {installer} -b -p {PREFIX}")
