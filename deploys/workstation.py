@@ -184,7 +184,8 @@ def stack_packages(desired: DesiredState):
             conflicts=list(desired.conflicts),
         )
     if "hook" in desired.steps:
-        hooks.cuda_activation(name="CUDA activation hook", env_prefix=env)
+        hooks.cuda_activation(name="CUDA activation hook", env_prefix=env,
+                              pip_libraries=hooks.pip_libraries(stack))
 
 
 @deploy("GPU verification")
