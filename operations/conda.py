@@ -164,7 +164,7 @@ def miniconda(
         return
 
     installer = installer_path(prefix)
-    yield StringCommand("mkdir", "-p", QuoteString(posixpath.dirname(prefix) or "/"))
+    yield StringCommand("mkdir", "-p", "--", QuoteString(posixpath.dirname(prefix) or "/"))
     if installer_file:
         yield FileUploadCommand(installer_file, installer, remote_temp_filename=host.get_temp_filename(installer))
     else:
@@ -341,7 +341,10 @@ def env(
     if specs:
         # conda cannot take specs and explicit files in one call (an explicit install skips the
         # solver): with local_files, python comes first and the files follow
-        yield StringCommand(*ROOT_PREFIX, conda, "create" if create else "install", "-y", "-q", "-n", name, *specs)
+        # `--`: conda's argparse ends options there (checked on the lab's conda 4.3.16), so a spec
+        # or file from data is never read as an option
+        yield StringCommand(*ROOT_PREFIX, conda, "create" if create else "install", "-y", "-q", "-n", name, "--", *specs)
     if files:
-        yield StringCommand(*ROOT_PREFIX, conda, "install", "-y", "-q", "-n", name, *[QuoteString(f["path"]) for f in files])
+        yield StringCommand(*ROOT_PREFIX, conda, "install", "-y", "-q", "-n", name, "--",
+                            *[QuoteString(f["path"]) for f in files])
 

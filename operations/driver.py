@@ -111,7 +111,7 @@ def nvidia_driver(
         to_hold = sorted(p for p in ours if p in (info.get("driver_packages") or {}) and p not in held)
         if hold and to_hold and package_manager in (None, "apt") and ":" not in "".join(to_hold):
             # installed by us but not held (a hold removed by hand): hold it again
-            yield StringCommand("apt-mark", "hold", *[QuoteString(p) for p in to_hold])
+            yield StringCommand("apt-mark", "hold", "--", *[QuoteString(p) for p in to_hold])
             return
         host.noop(f"driver {loaded} >= {min_version}" + (" (the pinned version)" if version else ""))
         return

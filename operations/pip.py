@@ -83,7 +83,7 @@ def requirements(
     py = QuoteString(python)
     if plan.remove:
         yield StringCommand(
-            *ROOT_PREFIX, py, "-I", "-m", "pip", "uninstall", "--disable-pip-version-check", "-y",
+            *ROOT_PREFIX, py, "-I", "-m", "pip", "uninstall", "--disable-pip-version-check", "-y", "--",
             *[QuoteString(name) for name in plan.remove],
         )
     if not plan.install:
@@ -96,7 +96,8 @@ def requirements(
         *ROOT_PREFIX, py, "-I", "-m", "pip", "install", "--disable-pip-version-check", "-q",
         "-c", QuoteString(constraints_path),
         *index_args(index_url, extra_index_urls, find_links, no_index, trusted_hosts),
-        *[QuoteString(line) for line in plan.install],
+        # `--`: pip's optparse (20.0.2 as on the lab's hosts) reads the rest as requirements only
+        "--", *[QuoteString(line) for line in plan.install],
     )
 
 
@@ -141,7 +142,7 @@ def config(
         if current is None:
             host.noop(f"no pip settings wanted and {path} absent")
         elif current.startswith(MANAGED_HEADER):
-            yield StringCommand("rm", "-f", QuoteString(path))
+            yield StringCommand("rm", "-f", "--", QuoteString(path))
         else:
             host.noop(f"no pip settings wanted; {path} was not written by gpuws: left as it is")
         return

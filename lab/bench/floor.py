@@ -57,7 +57,7 @@ def conda_create_command(desired: DesiredState) -> str:
     stack = desired.stack
     specs = [f"python={desired.python}"] + [p["spec"] for p in stack["conda"] if p["name"] != "python"]
     conda = posixpath.join(desired.config["conda_prefix"], "bin", "conda")
-    return _as_root(conda, "create", "-y", "-q", "-n", stack["conda_env"], *specs)
+    return _as_root(conda, "create", "-y", "-q", "-n", stack["conda_env"], "--", *specs)
 
 
 def pip_plan(desired: DesiredState):
@@ -78,7 +78,7 @@ def pip_install_command(desired: DesiredState) -> str:
     python = posixpath.join(desired.env_prefix, "bin", "python")
     constraints = posixpath.join(desired.env_prefix, CONSTRAINTS_FILE)
     return _as_root(python, "-I", "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                    "-c", constraints, *pip_plan(desired).install)
+                    "-c", constraints, "--", *pip_plan(desired).install)
 
 
 def _as_root(*argv: str) -> str:
@@ -97,10 +97,10 @@ def floor_steps(desired: DesiredState) -> list[tuple[str, str]]:
     prefix = cfg["conda_prefix"]
     installer = installer_path(prefix)
     steps = [
-        ("download installer", shlex.join(["curl", "-fsSL", "--retry", "3", "--connect-timeout", str(cfg["download_connect_timeout"]), "--max-time", str(cfg["download_timeout"]), "-o", installer, cfg["miniconda_url"]])),
+        ("download installer", shlex.join(["curl", "-fsSL", "--retry", "3", "--connect-timeout", str(cfg["download_connect_timeout"]), "--max-time", str(cfg["download_timeout"]), "-o", installer, "--", cfg["miniconda_url"]])),
         ("sha256sum", f"echo {shlex.quote(cfg['miniconda_sha256'] + '  ' + installer)} | sha256sum -c -"),
-        ("install Miniconda", shlex.join(["bash", installer, "-b", "-p", prefix])
-         + " && " + shlex.join(["rm", "-f", installer])),
+        ("install Miniconda", shlex.join(["bash", "--", installer, "-b", "-p", prefix])
+         + " && " + shlex.join(["rm", "-f", "--", installer])),
         ("write .condarc", _write(posixpath.join(prefix, ".condarc"), condarc_text(desired))),
         ("conda create (one solve)", conda_create_command(desired)),
     ]

@@ -70,7 +70,7 @@ def write_file(path: str, content: str, inside: str | None = None, mode: str = "
     """
     tmp = f"{path}{TMP_SUFFIX}"
     write = make_formatted_string_command(
-        "mkdir -p {0} && printf %s {1} > {2} && chmod {3} {2} && mv -f {2} {4} || {{ rm -f {2}; exit 1; }}",
+        "mkdir -p -- {0} && printf %s {1} > {2} && chmod {3} -- {2} && mv -f -- {2} {4} || {{ rm -f -- {2}; exit 1; }}",
         QuoteString(posixpath.dirname(path)), QuoteString(content), QuoteString(tmp),
         QuoteString(mode), QuoteString(path),
     )

@@ -32,7 +32,7 @@ def backup_command(prefix: str, name: str) -> StringCommand:
     # One sh word: the quoted folder and name, then the time stamp the host's date prints.
     stem = "stem=" + shlex.quote(f"{backup}/{name}-") + "$(date -u +%Y%m%dT%H%M%SZ)"
     return make_formatted_string_command(
-        "{stem} && mkdir -p {backup} && {conda} list -n {name} --export > {conda_txt} && "
+        "{stem} && mkdir -p -- {backup} && {conda} list -n {name} --export > {conda_txt} && "
         "{{ if [ -x {python} ]; then {python} -I -m pip freeze --disable-pip-version-check > {pip_txt} "
         "|| true; fi; }} && printf {saved} {stem_var}",
         stem=stem, backup=QuoteString(backup), conda=QuoteString(conda_bin(prefix)),
@@ -116,7 +116,7 @@ def reinstall_commands(prefix: str, env_name: str, owners: list[dict], missing_l
     installed (a plain install would do nothing) but ENV/lib lacks their files, so TensorFlow
     cannot dlopen them. The exact specs (or files) keep them on the installed builds."""
     command = [*ROOT_PREFIX, QuoteString(conda_bin(prefix)), "install", "-y", "-q", "-n", QuoteString(env_name),
-               reinstall_flag(conda_version)]
+               reinstall_flag(conda_version), "--"]
     if not local_files:
         yield StringCommand(*command, *[QuoteString(o["spec"]) for o in owners])
         return

@@ -112,16 +112,18 @@ def apt_commands(packages: list[str], unhold: list[str], hold: bool, version: st
     """Lift the holds in ``unhold``, refresh the lists, install (``version``: that exact one, a
     downgrade included), blacklist nouveau, hold again."""
     if unhold:
-        yield StringCommand("apt-mark", "unhold", *[QuoteString(p) for p in unhold])
+        yield StringCommand("apt-mark", "unhold", "--", *[QuoteString(p) for p in unhold])
     yield StringCommand("DEBIAN_FRONTEND=noninteractive", "apt-get", "update", "-qq")
     options = ["--allow-downgrades"] if version else []
+    # `--` before every operand taken from data (apt-get, apt-mark and dnf all end their options
+    # there): a package name can never become an option such as -oDpkg::Pre-Invoke=...
     yield StringCommand(
         "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
-        "--no-install-recommends", *options, *[QuoteString(p) for p in pinned(packages, "apt", version)],
+        "--no-install-recommends", *options, "--", *[QuoteString(p) for p in pinned(packages, "apt", version)],
     )
     yield nouveau_blacklist_command()
     if hold:
-        yield StringCommand("apt-mark", "hold", *[QuoteString(p) for p in packages])
+        yield StringCommand("apt-mark", "hold", "--", *[QuoteString(p) for p in packages])
 
 
 def _dnf_name(package: str) -> str:
@@ -132,20 +134,20 @@ def dnf_commands(packages: list[str], unhold: list[str], hold: bool, version: st
     """The same on dnf: module streams and plain packages, versionlock for the holds."""
     packages = pinned(packages, "dnf", version)
     if unhold:
-        yield StringCommand("dnf", "versionlock", "delete", *[QuoteString(p) for p in unhold])
+        yield StringCommand("dnf", "versionlock", "delete", "--", *[QuoteString(p) for p in unhold])
     modules = [p for p in packages if ":" in p]  # module streams: "nvidia-driver:535-dkms"
     plain = [p for p in packages if ":" not in p]
     if modules:
-        yield StringCommand("dnf", "module", "install", "-y", *[QuoteString(p) for p in modules])
+        yield StringCommand("dnf", "module", "install", "-y", "--", *[QuoteString(p) for p in modules])
     if plain:
-        yield StringCommand("dnf", "install", "-y", *[QuoteString(p) for p in plain])
+        yield StringCommand("dnf", "install", "-y", "--", *[QuoteString(p) for p in plain])
     yield nouveau_blacklist_command()
     if hold:
         names = [QuoteString(_dnf_name(p)) for p in packages]
         # versionlock is a plugin (python3-dnf-plugin-versionlock); without it the module stream
         # already pins the branch, so its absence is not an error.
         yield make_formatted_string_command(
-            "if dnf versionlock --help >/dev/null 2>&1; then dnf versionlock add {0} ; fi",
+            "if dnf versionlock --help >/dev/null 2>&1; then dnf versionlock add -- {0} ; fi",
             StringCommand(*names),
         )
 

@@ -68,19 +68,19 @@ CASES = {
     # env's package records, the hook files): a file restored byte for byte leaves it as it was.
     numpy_upgraded: (
         ["Pip requirements", VERIFY],
-        [f"umask 022 && {ENV}/bin/python -I -m pip install --disable-pip-version-check -q -c {ENV}/.gpuws/constraints.txt 'numpy<1.20,==1.19.5'"],  # the tf21 lock pins numpy 1.19.5
+        [f"umask 022 && {ENV}/bin/python -I -m pip install --disable-pip-version-check -q -c {ENV}/.gpuws/constraints.txt -- 'numpy<1.20,==1.19.5'"],  # the tf21 lock pins numpy 1.19.5
     ),
     cudnn_removed: (
         ["Env tf21 (python 3.7, cudatoolkit, cudnn)", VERIFY],
-        [f"umask 022 && {PREFIX}/bin/conda install -y -q -n tf21 cudnn=7.6.5=cuda10.1_0"],
+        [f"umask 022 && {PREFIX}/bin/conda install -y -q -n tf21 -- cudnn=7.6.5=cuda10.1_0"],
     ),
     cudnn_library_deleted: (
         ["Env tf21 (python 3.7, cudatoolkit, cudnn)", VERIFY],
-        [f"umask 022 && {PREFIX}/bin/conda install -y -q -n tf21 --force-reinstall cudnn=7.6.5=cuda10.1_0"],
+        [f"umask 022 && {PREFIX}/bin/conda install -y -q -n tf21 --force-reinstall -- cudnn=7.6.5=cuda10.1_0"],
     ),
     hook_removed: (["CUDA activation hook"], ["write_file"]),
     condarc_changed: (["Conda channels (.condarc)"], ["write_file"]),
-    driver_unheld: (["Driver >= 418.96"], ["apt-mark hold nvidia-driver-535"]),
+    driver_unheld: (["Driver >= 418.96"], ["apt-mark hold -- nvidia-driver-535"]),
     env_deleted: (
         ["Env tf21 (python 3.7, cudatoolkit, cudnn)", "Pip requirements", "CUDA activation hook", VERIFY],
         None,
@@ -103,7 +103,7 @@ def test_drift_is_corrected_by_exactly_the_operation_that_owns_it(run_deploy, dr
     assert run.returncode == 0, run.describe()
     assert run.changed("ws09") == expected_ops, run.describe()
     commands = [c["command"] for c in run.op_commands("ws09") if c["kind"] != "write_file"]
-    writes = [shlex.split(c["command"].split(" mv -f ", 1)[-1])[1] for c in run.op_commands("ws09") if c["kind"] == "write_file"]
+    writes = [shlex.split(c["command"].split(" mv -f -- ", 1)[-1])[1] for c in run.op_commands("ws09") if c["kind"] == "write_file"]
     if expected_commands == ["write_file"]:
         assert commands == [] and len(writes) == 1
         path = writes[0]

@@ -28,7 +28,7 @@ ALL_OPS = [
     "Miniconda", "Conda channels (.condarc)", "Env tf21 (python 3.7, cudatoolkit, cudnn)",
     "Env pip config", "Pip requirements", "CUDA activation hook", "Layered GPU verification",
 ]  # as in conftest.ALL_OPS (not imported: pytest loads conftest under its own name)
-APT_INSTALL = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nvidia-driver-580"  # nvidia_driver_branch=auto: an RTX 2080 Ti gets 580
+APT_INSTALL = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -- nvidia-driver-580"  # nvidia_driver_branch=auto: an RTX 2080 Ti gets 580
 # the tool-changing commands: none of them may run on a host that must be left alone
 CHANGING_KINDS = {"apt_unhold", "apt_hold", "apt_update", "apt_install", "nouveau", "reboot", "mkdir",
                   "download", "sha256", "miniconda_installer", "write_file", "conda_create", "conda_remove",
@@ -87,11 +87,11 @@ def test_old_driver_upgraded_then_everything_converges_and_a_second_run_changes_
     # driver: lift the old hold (apt would refuse to replace a held package), install, blacklist
     # nouveau, hold the new branch, reboot, and only then is the driver checked again
     assert commands[:6] == [
-        "apt-mark unhold nvidia-driver-410",
+        "apt-mark unhold -- nvidia-driver-410",
         "DEBIAN_FRONTEND=noninteractive apt-get update -qq",
         APT_INSTALL,
         commands[3],  # the nouveau blacklist (checked below)
-        "apt-mark hold nvidia-driver-580",
+        "apt-mark hold -- nvidia-driver-580",
         "( sleep 1 && reboot ) </dev/null >/dev/null 2>&1 &",
     ]
     kinds = run.kinds("old01")
@@ -107,7 +107,7 @@ def test_old_driver_upgraded_then_everything_converges_and_a_second_run_changes_
     # the env with python and the stack's conda packages: one conda call, one solve
     conda_calls = [c for c in commands if c.startswith(f"umask 022 && {PREFIX}/bin/conda ")]
     assert conda_calls == [
-        f"umask 022 && {PREFIX}/bin/conda create -y -q -n tf21 python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0"]
+        f"umask 022 && {PREFIX}/bin/conda create -y -q -n tf21 -- python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0"]
 
     state = run.states["old01"]
     assert state["driver"]["loaded"] == "580.95.05"
@@ -238,7 +238,7 @@ def test_env_with_the_wrong_python_fails_and_is_left_untouched(run_deploy):
     # host fails ends before pyinfra prints --json results, so the log tells); the one change
     # before it is the install's .condarc, which is the deploy's, not the user's
     assert run.kinds("ws07")[-3:] == ["CondaPackages", "fail_host", "lock_release"]
-    assert [shlex.split(c["command"].split(" mv -f ", 1)[-1])[1] for c in run.op_commands("ws07")[:-1]] == [f"{PREFIX}/.condarc"]
+    assert [shlex.split(c["command"].split(" mv -f -- ", 1)[-1])[1] for c in run.op_commands("ws07")[:-1]] == [f"{PREFIX}/.condarc"]
     assert not {"conda_remove", "conda_create", "conda_install", "pip_install", "pip_uninstall"} & set(run.kinds("ws07"))
     assert run.states["ws07"]["envs"] == before["envs"]
 
@@ -251,7 +251,7 @@ def test_env_with_the_wrong_python_is_rebuilt_when_allowed_after_a_backup(run_de
     assert [c["kind"] for c in env_commands] == ["env_backup", "conda_remove", "conda_create"]
     assert env_commands[1]["command"] == f"umask 022 && {PREFIX}/bin/conda remove -y -q -n tf21 --all"
     assert env_commands[2]["command"] == (
-        f"umask 022 && {PREFIX}/bin/conda create -y -q -n tf21 python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0")
+        f"umask 022 && {PREFIX}/bin/conda create -y -q -n tf21 -- python=3.7 cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0")
     assert "conda_install" not in run.kinds("ws07")  # the packages came with the create
     state = run.states["ws07"]
     backup = f"{PREFIX}/envs/.gpuws-backup/tf21-20260101T000000Z"

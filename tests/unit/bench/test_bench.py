@@ -87,7 +87,7 @@ def test_floor_conda_create_is_the_deploys(desired):
     deploy = _deploy_commands(conda.env, facts, prefix=PREFIX, env_name="tf21", python="3.7",
                               packages=desired.stack["conda"])
     assert deploy == [conda_create_command(desired)]
-    assert deploy == ["umask 022 && /opt/miniconda3/bin/conda create -y -q -n tf21 python=3.7 "
+    assert deploy == ["umask 022 && /opt/miniconda3/bin/conda create -y -q -n tf21 -- python=3.7 "
                       "cudatoolkit=10.1.243=h6bb024c_0 cudnn=7.6.5=cuda10.1_0"]
 
 
@@ -123,11 +123,11 @@ def test_floor_installs_miniconda_from_the_same_url_and_checksum(desired):
                                          installer_sha256=LAB_DATA["miniconda_sha256"]))
     steps = dict(floor_steps(desired))
     installer = "/opt/miniconda3.gpuws-installer.sh"
-    assert f"curl -fsSL --retry 3 --connect-timeout 30 --max-time 1800 -o {installer} {LAB_DATA['miniconda_url']}" in deploy
-    assert steps["download installer"] == f"curl -fsSL --retry 3 --connect-timeout 30 --max-time 1800 -o {installer} {LAB_DATA['miniconda_url']}"
+    assert f"curl -fsSL --retry 3 --connect-timeout 30 --max-time 1800 -o {installer} -- {LAB_DATA['miniconda_url']}" in deploy
+    assert steps["download installer"] == f"curl -fsSL --retry 3 --connect-timeout 30 --max-time 1800 -o {installer} -- {LAB_DATA['miniconda_url']}"
     assert LAB_DATA["miniconda_sha256"] in deploy and LAB_DATA["miniconda_sha256"] in steps["sha256sum"]
-    assert f"bash {installer} -b -p {PREFIX}" in deploy
-    assert steps["install Miniconda"].startswith(f"bash {installer} -b -p {PREFIX}")
+    assert f"bash -- {installer} -b -p {PREFIX}" in deploy
+    assert steps["install Miniconda"].startswith(f"bash -- {installer} -b -p {PREFIX}")
     assert list(steps) == ["download installer", "sha256sum", "install Miniconda", "write .condarc",
                            "conda create (one solve)", "write pip.conf", "write pip constraints", "pip install"]
 
