@@ -20,6 +20,7 @@ from facts.gpu import QUERY_FIELDS, QUERY_FIELDS_WITHOUT_CC
 from facts.verification import EXIT_MARKER, NO_PYTHON_MARKER
 from facts.verify import base, framework, libraries
 from facts.verify.verdict import run_layers
+from tests.model import pypi_cu12
 
 # The driver generation at which each nvidia-smi behaviour starts: `--query-gpu=compute_cap` is
 # unknown to drivers <= 470 (exit 2, https://github.com/NVIDIA/TensorRT-LLM/pull/735), and GPU names
@@ -102,33 +103,67 @@ def installed_driver(state: dict) -> str | None:
     return max(versions, key=Version) if versions else None
 
 
+# A WSL2 guest's kernel release (Microsoft's WSL2 kernel, https://github.com/microsoft/WSL2-Linux-Kernel)
+# and Ubuntu 18.04's own (linux-image-4.15.0-*-generic)
+WSL_KERNEL = "5.15.153.1-microsoft-standard-WSL2"
+UBUNTU_KERNEL = "4.15.0-213-generic"
+
+
+def who(users: list[str]) -> list[str]:
+    """`who`: one utmp session per line (coreutils' layout: name, line, login time, host)."""
+    return [f"{name:<8} pts/{i}        2026-01-05 09:{10 + i:02d} (10.0.0.{5 + i})" for i, name in enumerate(users)]
+
+
 def gpu_probe(state: dict) -> list[str]:
-    """The output of facts.gpu.GPU_PROBE_SCRIPT (fact GpuInfo)."""
+    """The output of facts.gpu.GPU_PROBE_SCRIPT (fact GpuInfo).
+
+    State keys besides the driver's: ``users`` (logged-in people, as `who` lists them),
+    ``gpu_processes`` ([[pid, name]]: compute jobs on the GPU), ``wsl`` (a WSL2 guest: /dev/dxg,
+    a Microsoft kernel, the Windows driver's nvidia-smi in /usr/lib/wsl/lib, no PCI device and no
+    Linux driver package; ``driver.loaded`` is then the Windows driver's version).
+    """
     driver = state["driver"]
+    wsl = bool(state.get("wsl"))
+    processes = [f"{pid}, {name}" for pid, name in state.get("gpu_processes") or []]
     out = section("pci", 0, [f"{d['slot']} 0x10de {d['device']} {d['class']}" for d in state["pci"]])
+    out += section("kernel", 0, [f"dxg={'yes' if wsl else 'no'}", f"release={WSL_KERNEL if wsl else UBUNTU_KERNEL}"])
+    if wsl:
+        if driver["loaded"]:  # the Windows driver maps its nvidia-smi into the guest
+            out += section("smi_path", 0, ["/usr/lib/wsl/lib/nvidia-smi"])
+            out += section("smi_table", 0, smi_table(state)) + section("smi_query", 0, smi_query(state, True))
+            out += section("gpu_apps", 0, processes)
+        out += section("modules", 0, ["nouveau=no", "nvidia=no"])
+        out += section("dpkg", 1, ["dpkg-query: no packages found matching nvidia-driver-*"]) + section("held", 0, [])
+        out += section("users", 0, who(state.get("users") or []))
+        return out + [END_MARKER]
     if driver["packages"]:  # nvidia-utils brings /usr/bin/nvidia-smi
         out += section("smi_path", 0, ["/usr/bin/nvidia-smi"])
         loaded, installed = driver["loaded"], installed_driver(state)
         if loaded is None:
             error = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
                      "Make sure that the latest NVIDIA driver is installed and running.")
-            out += section("smi_table", 9, [error]) + section("smi_query", 9, [error])
+            out += section("smi_table", 9, [error]) + section("smi_query", 9, [error]) + section("gpu_apps", 9, [error])
         elif loaded != installed:  # user space upgraded, old module still in the kernel
             error = ["Failed to initialize NVML: Driver/library version mismatch",
                      f"NVML library version: {installed}"]
-            out += section("smi_table", 18, error) + section("smi_query", 18, error)
+            out += section("smi_table", 18, error) + section("smi_query", 18, error) + section("gpu_apps", 18, error)
         elif Version(loaded) >= COMPUTE_CAP_FROM:
             out += section("smi_table", 0, smi_table(state)) + section("smi_query", 0, smi_query(state, True))
+            out += section("gpu_apps", 0, processes)
         else:
             out += section("smi_table", 0, smi_table(state))
             out += section("smi_query", 2, ['Field "compute_cap" is not a valid field to query.', ""])
             out += section("smi_query_nocc", 0, smi_query(state, False))
+            out += section("gpu_apps", 0, processes)
     if driver["loaded"]:
         out += section("proc_version", 0, proc_version(driver["loaded"]))
     out += section("modules", 0, [
         f"nouveau={'yes' if state['nouveau_loaded'] else 'no'}",
         f"nvidia={'yes' if driver['loaded'] else 'no'}",
     ])
+    if driver["loaded"] and driver["loaded"] != installed_driver(state):
+        # nvidia-smi cannot list the GPU's processes: the probe lists /dev/nvidiaN holders
+        out += section("gpu_fds", 0, processes)
     out += section("mokutil", 0, [f"SecureBoot {'enabled' if state['secure_boot'] else 'disabled'}"])
     dpkg = [
         f"{'hold' if name in driver['held'] else 'install'} ok installed {name} {version}"
@@ -138,6 +173,7 @@ def gpu_probe(state: dict) -> list[str]:
     out += section("dpkg", 0, dpkg) if dpkg else section(
         "dpkg", 1, ["dpkg-query: no packages found matching nvidia-driver-*"])
     out += section("held", 0, sorted(driver["held"]))
+    out += section("users", 0, who(state.get("users") or []))
     if driver["reboot_required"]:
         out += section("reboot_required", 0, driver["reboot_required"])
     return out + [END_MARKER]
@@ -281,7 +317,8 @@ def verdict(state: dict, python: str, params: dict) -> dict:
 
     def driver_layer(params, found):
         loaded = state["driver"]["loaded"]
-        if loaded is None or loaded != installed_driver(state):
+        # inside WSL2 the Windows driver answers and no Linux user space is installed to mismatch it
+        if loaded is None or (loaded != installed_driver(state) and not state.get("wsl")):
             raise fail("NVML: Driver/library version mismatch" if loaded else "NVML: Driver Not Loaded",
                        base.HINT_DRIVER_UNREACHABLE)
         if not state["gpus"]:
@@ -298,22 +335,26 @@ def verdict(state: dict, python: str, params: dict) -> dict:
         return f"CUDA driver API {cuda}"
 
     def libraries_layer(params, found):
+        # the nvidia-* wheels' libraries load only through the hook's site-packages/nvidia/*/lib
+        wheels = pypi_cu12.wheel_libraries(env["pip"]) if hook and "/site-packages/nvidia/*/lib" in hook else set()
         for soname in params["libraries"]:
             # without the activation hook ENV/lib is not on the loader path
-            if hook is None or soname not in env.get("lib", []):
+            if hook is None or soname not in set(env.get("lib", [])) | wheels:
                 raise fail(f"{soname} does not load: {soname}: cannot open shared object file",
                            libraries.library_hint(soname, params["env_prefix"]))
         return "loaded: " + ", ".join(f"{s} (env)" for s in params["libraries"])
 
     def tensorflow_layer(params, found):
         pip = env["pip"]
-        if "tensorflow-gpu" not in pip:
+        # TF 2.1 comes as tensorflow-gpu, 2.15 as tensorflow (the same import name)
+        package = next((name for name in ("tensorflow-gpu", "tensorflow") if name in pip), None)
+        if package is None:
             message = "ModuleNotFoundError: No module named 'tensorflow'"
             raise fail("import tensorflow failed: " + message, framework.import_hint(message, params["tensorflow"]))
-        if Version(pip.get("protobuf", "0")) >= Version("3.21"):
+        if Version(pip[package]) < Version("2.10") and Version(pip.get("protobuf", "0")) >= Version("3.21"):
             message = "TypeError: Descriptors cannot not be created directly."
             raise fail("import tensorflow failed: " + message, framework.import_hint(message, params["tensorflow"]))
-        found["tensorflow"] = pip["tensorflow-gpu"]
+        found["tensorflow"] = pip[package]
         if found["tensorflow"] != params["tensorflow"]:
             raise fail(f"tensorflow {found['tensorflow']} != {params['tensorflow']}", "re-run the deploy")
         return f"tensorflow {found['tensorflow']} built with CUDA, 1 GPU"
