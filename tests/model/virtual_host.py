@@ -37,7 +37,7 @@ from packaging.version import Version
 from deploys.settings import SETTINGS
 from operations.util.condarc import preset_sources
 from facts.verification import FINGERPRINT_MARKER, HEREDOC_END
-from tests.model import render
+from tests.model import pypi_cu12, render
 
 PREFIX = SETTINGS["conda_prefix"].default
 
@@ -62,7 +62,7 @@ _DEFAULT_SOURCES = preset_sources("defaults")  # the installer data miniconda_ur
 DOWNLOADS = {_DEFAULT_SOURCES["miniconda_url"]: _DEFAULT_SOURCES["miniconda_sha256"]}
 MINICONDA = {"version": "4.8.3", "python": "3.7.6"}
 CONDA_CHANNEL = {
-    "python": [("3.7.16", "h7a1cb2a_0"), ("3.8.16", "h7a1cb2a_3")],
+    "python": [("3.7.16", "h7a1cb2a_0"), ("3.8.16", "h7a1cb2a_3"), (pypi_cu12.PYTHON, "h955ad1f_0")],
     "cudatoolkit": [("10.1.243", "h6bb024c_0"), ("10.2.89", "hfd86e86_1")],
     "cudnn": [("7.6.5", "cuda10.1_0"), ("7.6.5", "cuda10.2_0")],
 }
@@ -82,6 +82,9 @@ PACKAGE_LIBRARIES = {
 # conda create puts pip and its friends into every new env
 ENV_SEED = {"pip": ("22.3.1", "py37h06a4308_0"), "setuptools": ("65.6.3", "py37h06a4308_0"),
             "wheel": ("0.38.4", "py37h06a4308_0")}
+ENV_SEEDS = {"3.7": ENV_SEED, "3.8": ENV_SEED,  # the py311 builds of the same era for a 3.11 env
+             "3.11": {"pip": ("23.3.1", "py311h06a4308_0"), "setuptools": ("68.2.2", "py311h06a4308_0"),
+                      "wheel": ("0.41.2", "py311h06a4308_0")}}
 PYPI = {
     "tensorflow-gpu": ["2.1.0", "2.1.4"],
     "tensorflow": ["2.1.0"],
@@ -94,7 +97,12 @@ PYPI = {
     "protobuf": ["3.20.3", "4.24.4"],
     "gast": ["0.2.2", "0.4.0"],
 }
-PIP_DEPENDS = {"tensorflow-gpu": ["gast==0.2.2", "protobuf>=3.8.0"], "tensorflow": ["gast==0.2.2", "protobuf>=3.8.0"]}
+# (name, version) -> Requires-Dist; the cp311 index (python 3.11 envs only) is the committed
+# tensorflow 2.15.0.post1 lock's (tests/model/pypi_cu12.py)
+PIP_DEPENDS = {**{(name, version): ["gast==0.2.2", "protobuf>=3.8.0"] for name in ("tensorflow-gpu", "tensorflow")
+                  for version in ("2.1.0", "2.1.4")},
+               **pypi_cu12.PIP_DEPENDS}
+PYPI_BY_PYTHON = {"3.11": pypi_cu12.PYPI_CP311}
 BACKUP_STAMP = "20260101T000000Z"  # what `date -u +%Y%m%dT%H%M%SZ` prints on the virtual host
 
 # Facts: their commands are long scripts; the log keeps only the kind for them.
@@ -166,8 +174,9 @@ def with_conda(state: dict, prefix: str = PREFIX) -> dict:
 def with_env(state: dict, name: str, python: str, conda: dict | None = None, pip: dict | None = None) -> dict:
     """An env `name` with this python (from the channel), seed packages, extra conda/pip packages."""
     record = next(r for r in CONDA_CHANNEL["python"] if r[0].startswith(python + ".") or r[0] == python)
-    env = {"conda": {"python": list(record), **{k: list(v) for k, v in ENV_SEED.items()}},
-           "pip": {k: v[0] for k, v in ENV_SEED.items()}}
+    seed = ENV_SEEDS[".".join(record[0].split(".")[:2])]
+    env = {"conda": {"python": list(record), **{k: list(v) for k, v in seed.items()}},
+           "pip": {k: v[0] for k, v in seed.items()}}
     env["conda"].update({k: list(v) for k, v in (conda or {}).items()})
     env["pip"].update(pip or {})
     env["lib"] = sorted(lib for package, (version, _build) in env["conda"].items()
@@ -422,7 +431,7 @@ class VirtualHost(dict):
 
     def _apt_install(self, command):
         words = shlex.split(command)
-        head = ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends"]
+        head = ["DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q", "--no-install-recommends", "--"]
         if words[: len(head)] != head or len(words) == len(head):
             raise UnknownCommand(command)
         driver = self.state["driver"]
@@ -446,11 +455,11 @@ class VirtualHost(dict):
 
     def _apt_mark(self, command):
         words = shlex.split(command)
-        if words[:2] not in (["apt-mark", "hold"], ["apt-mark", "unhold"]) or len(words) < 3:
+        if words[:2] not in (["apt-mark", "hold"], ["apt-mark", "unhold"]) or words[2:3] != ["--"] or len(words) < 4:
             raise UnknownCommand(command)
         held = self.state["driver"]["held"]
         out = []
-        for package in words[2:]:
+        for package in words[3:]:
             if package not in self.state["driver"]["packages"] and package not in APT_ARCHIVE:
                 raise CommandRejected(f"E: Unable to locate package {package}")
             if words[1] == "hold":
@@ -493,14 +502,16 @@ class VirtualHost(dict):
 
     def _mkdir(self, command):
         words = shlex.split(command)
-        if len(words) != 3 or words[:2] != ["mkdir", "-p"]:
+        if len(words) != 4 or words[:3] != ["mkdir", "-p", "--"]:
             raise UnknownCommand(command)
         return [], []
 
     def _download(self, command):
         words = shlex.split(command)
         at = words.index("-o")
-        dest, url = words[at + 1], words[at + 2]
+        if words[at + 2] != "--":
+            raise UnknownCommand(command)
+        dest, url = words[at + 1], words[at + 3]
         if url not in DOWNLOADS:
             raise CommandRejected("curl: (22) The requested URL returned error: 404 Not Found")
         self.state["files"][dest] = f"#!/bin/sh\n# STAND-IN for {url}\n"
@@ -509,9 +520,9 @@ class VirtualHost(dict):
 
     def _sha256(self, command):
         words = shlex.split(command)
-        if words[0] != "actual=$(sha256sum" or "!=" not in words:
+        if words[:2] != ["actual=$(sha256sum", "--"] or "!=" not in words:
             raise UnknownCommand(command)
-        path, expected = words[1], words[words.index("!=") + 1]
+        path, expected = words[2], words[words.index("!=") + 1]
         source = words[words.index("printf") + 2]
         actual = self.state["checksums"].get(path)
         if actual is None:
@@ -526,9 +537,9 @@ class VirtualHost(dict):
 
     def _installer(self, command):
         words = shlex.split(command)
-        if words[:4] != ["umask", "022", "&&", "bash"] or words[5:7] != ["-b", "-p"]:
+        if words[:5] != ["umask", "022", "&&", "bash", "--"] or words[6:8] != ["-b", "-p"]:
             raise UnknownCommand(command)
-        installer, prefix = words[4], words[7]
+        installer, prefix = words[5], words[8]
         if installer not in self.state["files"]:
             raise CommandRejected(f"bash: {installer}: No such file or directory")
         del self.state["files"][installer]
@@ -560,6 +571,9 @@ class VirtualHost(dict):
 
     def _conda_create(self, command):
         name, specs = self._conda_words(command, "create")
+        if specs[:1] != ["--"]:
+            raise UnknownCommand(command)
+        specs = specs[1:]
         if name in self.state["envs"]:
             raise CommandRejected(f"CondaValueError: prefix already exists: {self.state['conda']['prefix']}/envs/{name}")
         # python first, then the stack's packages: one solve for all of them
@@ -590,6 +604,9 @@ class VirtualHost(dict):
             raise CommandRejected(f"EnvironmentLocationNotFound: Not a conda environment: {name}")
         force = specs[:1] == ["--force-reinstall"]
         specs = specs[1:] if force else specs
+        if specs[:1] != ["--"]:
+            raise UnknownCommand(command)
+        specs = specs[1:]
         if not specs or any(s.startswith("-") for s in specs):
             raise UnknownCommand(command)
         resolved = dict(self._resolve_conda(spec) for spec in specs)
@@ -636,11 +653,11 @@ class VirtualHost(dict):
 
     def _pip_uninstall(self, command):
         words = _as_root(shlex.split(command))
-        if words[1:6] != ["-m", "pip", "uninstall", "--disable-pip-version-check", "-y"]:
+        if words[1:7] != ["-m", "pip", "uninstall", "--disable-pip-version-check", "-y", "--"]:
             raise UnknownCommand(command)
         env = self._pip_env(words)
         out = []
-        for name in words[6:]:
+        for name in words[7:]:
             if env["pip"].pop(canonicalize_name(name), None) is not None:
                 out.append(f"  Successfully uninstalled {name}")
                 self._touch(words[0])
@@ -660,16 +677,19 @@ class VirtualHost(dict):
                 req = Requirement(line)
                 key = canonicalize_name(req.name)
                 constraints[key] = constraints.get(key, SpecifierSet()) & req.specifier
-        requirements = []
-        while rest:
+        # index options, then `--`, then only requirements
+        while rest and rest[0] != "--":
             word = rest.pop(0)
             if word in ("--index-url", "--extra-index-url", "--find-links", "--trusted-host"):
                 rest.pop(0)
             elif word != "--no-index":
-                requirements.append(word)
+                raise UnknownCommand(command)
+        requirements = rest[1:]
         if not requirements:
             raise UnknownCommand(command)
         pending = [(Requirement(r), True) for r in requirements]
+        # a 3.11 env sees the cp311 index only (TF 2.1's cp37 wheels do not install there)
+        index = PYPI_BY_PYTHON.get(".".join(render.python_of(env).split(".")[:2]), PYPI)
         while pending:
             req, explicit = pending.pop(0)
             key = canonicalize_name(req.name)
@@ -677,14 +697,17 @@ class VirtualHost(dict):
             have = env["pip"].get(key)
             if have is not None and spec.contains(have) and not explicit:
                 continue  # a satisfied dependency stays
-            candidates = [v for v in PYPI.get(key, []) if spec.contains(v)]
+            candidates = [v for v in index.get(key, []) if spec.contains(v)]
             if not candidates:
                 raise CommandRejected(f"ERROR: Could not find a version that satisfies the requirement {req}",
                                       f"ERROR: No matching distribution found for {req.name}")
             if have is None or not spec.contains(have):
                 env["pip"][key] = max(candidates, key=Version)
                 self._touch(words[0])
-            pending += [(Requirement(dep), False) for dep in PIP_DEPENDS.get(key, [])]
+            # Requires-Dist of the version now installed, its extras' parts for the extras asked
+            for dep in map(Requirement, PIP_DEPENDS.get((key, env["pip"][key]), [])):
+                if dep.marker is None or any(dep.marker.evaluate({"extra": e}) for e in req.extras or {""}):
+                    pending.append((dep, False))
         return [], []
 
     # -------------------------------------------------------------------------- small files
@@ -704,14 +727,16 @@ class VirtualHost(dict):
             if not self._dir_exists(inside):
                 raise CommandRejected(message)
             words = words[12:]
-        # mkdir -p DIR && printf %s TEXT > TMP && chmod MODE TMP && mv -f TMP PATH || { rm -f TMP; exit 1; }
-        if (len(words) != 26 or words[:2] != ["mkdir", "-p"] or words[3:6] != ["&&", "printf", "%s"]
-                or words[7] != ">" or words[9:11] != ["&&", "chmod"] or words[12:13] != [words[8]]
-                or words[13:16] != ["&&", "mv", "-f"] or words[16] != words[8]
-                or words[17] != words[8][: -len(".gpuws-new")] or words[18:] != ["||", "{", "rm", "-f", words[8] + ";", "exit", "1;", "}"]
-                or not words[8].endswith(".gpuws-new")):
+        # mkdir -p -- DIR && printf %s TEXT > TMP && chmod MODE -- TMP && mv -f -- TMP PATH
+        # || { rm -f -- TMP; exit 1; }
+        tmp = words[9] if len(words) == 30 else ""
+        if (words[:3] != ["mkdir", "-p", "--"] or words[4:7] != ["&&", "printf", "%s"] or words[8] != ">"
+                or words[10:12] != ["&&", "chmod"] or words[13:15] != ["--", tmp]
+                or words[15:20] != ["&&", "mv", "-f", "--", tmp] or words[20] != tmp[: -len(".gpuws-new")]
+                or words[21:] != ["||", "{", "rm", "-f", "--", tmp + ";", "exit", "1;", "}"]
+                or not tmp.endswith(".gpuws-new")):
             raise UnknownCommand(command)
-        self.state["files"][words[17]] = words[6]
+        self.state["files"][words[20]] = words[7]
         return [], []
 
     def _fail_host(self, command):
