@@ -92,6 +92,8 @@ class Host:
         for script in ("reboot", "shutdown"):
             shutil.copy(HOST_SCRIPTS / script, r / "usr/local/sbin" / script)
         shutil.copy(HOST_SCRIPTS / "mokutil", r / "usr/local/bin/mokutil")
+        # the stand-in kernel log the stand-in NVIDIA module writes (a lab host shares this kernel)
+        shutil.copy(LAB_SOURCES / "standins/driver/dmesg", r / "usr/local/bin/dmesg")
 
     # -- starting state from the spec ---------------------------------------------------------------
     def _chroot(self, *command: str) -> None:

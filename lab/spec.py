@@ -34,6 +34,9 @@ PCI_DEVICE_IDS = {
     "Quadro RTX 6000": "0x1e30",
     "GeForce RTX 3090": "0x2204",
     "A100-PCIE-40GB": "0x20f1",
+    "Tesla K80": "0x102d",
+    "GeForce GTX 1080": "0x1b80",
+    "GeForce RTX 5090": "0x2b85",
 }
 DEFAULT_DISK_MIB = 16384
 DEFAULT_CONDA_PREFIX = "/opt/miniconda3"  # the deploy's default conda_prefix

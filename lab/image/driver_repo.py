@@ -7,11 +7,21 @@ Real Ubuntu names and real apt/dpkg mechanics, stand-in contents:
 Each package Provides/Conflicts/Replaces a virtual name shared by all branches, so a real
 ``apt-get install nvidia-driver-535`` on a host with 440 removes 440, as on Ubuntu.
 The repository is unsigned; hosts trust it with ``[trusted=yes]`` (a lab-only shortcut).
+
+Each branch's "kernel module" carries that branch's chip list, generated at build time from
+NVIDIA's own supported-chips lists as committed in stacks/data/nvidia_supported_gpus.json
+(``supported-gpus``: the device ids the branch drives; ``legacy-gpus``: the ids NVIDIA moved to an
+older legacy branch, with that branch), so the stand-in refuses a chip the real branch refuses
+(modprobe-nvidia). Branches 515 and newer also come as ``nvidia-driver-<branch>-open`` (NVIDIA's
+open kernel modules, Turing and newer: the lists' ``kernelopen`` feature), as Ubuntu ships them.
 """
 
 import shutil
 import subprocess
 from pathlib import Path
+
+from stacks import nvidia_chips
+from stacks.nvidia_lists import branch_key
 
 from .. import stamps
 from ..paths import LAB_SOURCES, LabPaths
@@ -22,12 +32,16 @@ DRIVER_SOURCES = LAB_SOURCES / "standins" / "driver"
 # branch version -> the CUDA version its libcuda reports (cuDriverGetVersion), NVIDIA Table 3.
 BRANCHES = {
     "410.48": 10000,       # too old for CUDA 10.1 (needs >= 418.39): the "upgrade needed" case
+    "418.87.01": 10010,    # the CUDA 10.1 era's branch: below tf21's 418.96
     "440.100": 10020,
     "450.119.03": 11000,
     "470.256.02": 11040,
     "535.183.01": 12020,
     "550.127.05": 12040,
+    "570.211.01": 12080,
+    "580.95.05": 13000,
 }
+OPEN_SINCE = 515  # the first branch with NVIDIA's open kernel modules (R515)
 PACKAGE_REVISION = "0lab1"
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 STANDIN_NOTE = "STAND-IN for the gpuws simulated lab: not an NVIDIA driver, no kernel module."
@@ -82,17 +96,42 @@ def _branch_packages(version: str, cuda: int, work: Path, pool: Path) -> None:
         [f"libnvidia-compute-{branch} (= {full})"], "nvidia-utils", "utils"))
     _deb(stage, pool)
 
-    stage = work / f"nvidia-driver-{branch}"
-    (stage / "usr/lib/gpuws-lab").mkdir(parents=True)
-    (stage / "usr/lib/gpuws-lab/nvidia-module-version").write_text(version + "\n")
-    shutil.copy(DRIVER_SOURCES / "modprobe-nvidia", stage / "usr/lib/gpuws-lab/modprobe-nvidia")
-    (stage / "DEBIAN").mkdir()
-    shutil.copy(DRIVER_SOURCES / "postinst-driver", stage / "DEBIAN/postinst")
-    (stage / "DEBIAN/control").write_text(_control(
-        f"nvidia-driver-{branch}", full, "NVIDIA driver metapackage (kernel module, simulated)",
-        [f"nvidia-utils-{branch} (= {full})", f"libnvidia-compute-{branch} (= {full})"],
-        "nvidia-driver-binary", "non-free/libs"))
-    _deb(stage, pool)
+    flavours = [("", False)] + ([("-open", True)] if int(branch) >= OPEN_SINCE else [])
+    for suffix, open_modules in flavours:
+        stage = work / f"nvidia-driver-{branch}{suffix}"
+        module = stage / "usr/lib/gpuws-lab"
+        module.mkdir(parents=True)
+        (module / "nvidia-module-version").write_text(version + "\n")
+        if branch in nvidia_chips.known_branches():
+            # 410 and 440 have no list in the committed table: their stand-ins drive any chip
+            supported, legacy = chip_lists(branch, open_modules)
+            (module / "supported-gpus").write_text(supported)
+            (module / "legacy-gpus").write_text(legacy)
+        shutil.copy(DRIVER_SOURCES / "modprobe-nvidia", module / "modprobe-nvidia")
+        (stage / "DEBIAN").mkdir()
+        shutil.copy(DRIVER_SOURCES / "postinst-driver", stage / "DEBIAN/postinst")
+        kind = "open kernel module" if open_modules else "kernel module"
+        (stage / "DEBIAN/control").write_text(_control(
+            f"nvidia-driver-{branch}{suffix}", full, f"NVIDIA driver metapackage ({kind}, simulated)",
+            [f"nvidia-utils-{branch} (= {full})", f"libnvidia-compute-{branch} (= {full})"],
+            "nvidia-driver-binary", "non-free/libs"))
+        _deb(stage, pool)
+
+
+def chip_lists(branch: str, open_modules: bool = False) -> tuple[str, str]:
+    """(supported, legacy): the branch's chip list as the stand-in module reads it, from NVIDIA's lists.
+
+    supported: "DEVID NAME" per line for every device the branch drives (with the open modules:
+    only those NVIDIA marks ``kernelopen``); legacy: "DEVID LEGACYBRANCH NAME" for devices NVIDIA
+    moved to a legacy branch this one no longer drives (the kernel log names that branch).
+    """
+    supported, legacy = [], []
+    for devid, row in sorted(nvidia_chips.table()["devices"].items()):
+        if nvidia_chips.branch_supports(branch, devid) and (row.get("kernelopen") or not open_modules):
+            supported.append(f"{devid} {row['name']}")
+        elif row.get("legacy") and branch_key(row["legacy"]) < branch_key(branch):
+            legacy.append(f"{devid} {row['legacy']} {row['name']}")
+    return "\n".join(supported) + "\n", "\n".join(legacy) + "\n"
 
 
 def _index(repo: Path) -> None:
@@ -113,7 +152,7 @@ def _index(repo: Path) -> None:
 
 
 def build(paths: LabPaths, log) -> bool:
-    digest = stamps.hash_inputs([Path(__file__), DRIVER_SOURCES, Path(cc.__file__)],
+    digest = stamps.hash_inputs([Path(__file__), DRIVER_SOURCES, Path(cc.__file__), nvidia_chips.TABLE_PATH],
                                 {"branches": BRANCHES, "revision": PACKAGE_REVISION})
     if stamps.is_current(paths.stamps, "driver-repo", digest, paths.apt_repo / "dists/lab/Release"):
         return False
