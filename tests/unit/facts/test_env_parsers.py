@@ -160,7 +160,7 @@ def test_conda_install_real_prefix(tmp_path):
     result = run_fact(CondaInstall, prefix=str(prefix))
     assert result == {
         "present": True, "exists": True, "prefix": str(prefix), "version": "4.8.3",
-        "python": "3.8.3",
+        "python": "3.8.3", "unsafe": [],  # owned by root, not group/world-writable (facts/ownership.py)
         "envs": [
             {"name": "base", "path": str(prefix), "python": "3.8.3"},
             {"name": "empty", "path": str(prefix / "envs" / "empty"), "python": None},
@@ -296,7 +296,7 @@ def test_pip_packages_real_pip(tmp_path, python):
 
 def test_pip_packages_absent_interpreter_and_no_pip(tmp_path):
     assert run_fact(PipPackages, python=str(tmp_path / "bin" / "python")) == \
-        {"present": False, "python": None, "packages": {}, "error": None}
+        {"present": False, "python": None, "packages": {}, "error": None, "unsafe": []}
     assert run_fact(PipPackages, python="no-such-python-here")["present"] is False
     # an interpreter without pip: a stand-in that answers -V and fails -m pip like CPython does
     fake = tmp_path / "python"
