@@ -160,3 +160,17 @@ def installer(tmp_path):
     path = tmp_path / "Miniconda3-standin-Linux-x86_64.sh"
     path.write_bytes(b"#!/bin/sh\n# STAND-IN Miniconda installer for the bundle tests\nexit 0\n")
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def serve():
+    """serve(directory) -> a started Server; every server is closed after the test."""
+    servers = []
+
+    def start(directory):
+        servers.append(Server(directory))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
