@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationValueError, QuoteString, StringCommand, operation
 
 from facts.workstation import read  # this run's broad read (one remote command per host)
@@ -26,6 +26,7 @@ from .util.conda_env import (
     python_matches, reinstall_commands,
 )
 from .util.condarc import render_condarc
+from .util.takeover import condarc_keys, keep_backup, takeover_message, unmanaged
 from .util.miniconda import (
     PROFILE_HOOK_PATH, SHA256, download_command, install_command, installer_path, render_profile_hook,
     verify_sha256_command,
@@ -196,7 +197,9 @@ def condarc(
     + extra: more .condarc keys, e.g. ``{"auto_update_conda": False}``
 
     ``operations.util.condarc.condarc_preset(name, base_url)`` gives these arguments for
-    defaults, conda-forge, TUNA, BFSU or one mirror URL.
+    defaults, conda-forge, TUNA, BFSU or one mirror URL. A .condarc gpuws did not write (a proxy,
+    a CA file, envs_dirs) is first kept as ``.condarc.gpuws-backup-<date>`` (mode kept) and its
+    keys are logged (operations/util/takeover.py); a managed one is simply replaced.
 
     **Example:**
 
@@ -219,7 +222,13 @@ def condarc(
     if same_text(install.get("condarc"), wanted):
         host.noop(f"{path} up to date")
         return
-    log_diff(host, path, install.get("condarc"), wanted)
+    current = install.get("condarc")
+    log_diff(host, path, current, wanted)
+    if unmanaged(current):
+        # a .condarc from before gpuws (proxy, CA file, envs_dirs): kept beside it, never dropped silently
+        logger.warning(f"{host.name}: {takeover_message(path, condarc_keys(current))}")
+        yield StringCommand(keep_backup(path), write_file(path, wanted, inside=prefix))
+        return
     yield write_file(path, wanted, inside=prefix)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
 
 from facts.workstation import read  # this run's broad read (one remote command per host)
@@ -17,6 +17,7 @@ from facts.pip_env import PipPackages
 
 from .util.commands import MANAGED_HEADER, ROOT_PREFIX, absolute, fail_host, log_diff, same_text, write_file
 from .util.pip_conf import CONSTRAINTS_FILE, index_args, render_pip_conf
+from .util.takeover import keep_backup, pip_conf_keys, takeover_message, unmanaged
 from .util.pip_plan import describe_satisfied, plan_requirements
 
 
@@ -122,7 +123,9 @@ def config(
     pip (10 and later) reads ``sys.prefix/pip.conf`` as its *site* file, after the global and
     user files, so these settings apply to this env only, whoever runs its pip
     (https://pip.pypa.io/en/stable/topics/configuration/). With nothing configured, a pip.conf
-    this tool wrote is removed; one it did not write is left alone.
+    this tool wrote is removed; one it did not write is left alone. A pip.conf it did not write
+    that must be replaced is first kept as ``pip.conf.gpuws-backup-<date>`` (mode kept) and its
+    keys are logged (operations/util/takeover.py).
 
     **Example:**
 
@@ -150,4 +153,9 @@ def config(
         host.noop(f"{path} up to date")
         return
     log_diff(host, path, current, wanted)
+    if unmanaged(current):
+        # a pip.conf from before gpuws (proxy, cert): kept beside it, never dropped silently
+        logger.warning(f"{host.name}: {takeover_message(path, pip_conf_keys(current))}")
+        yield StringCommand(keep_backup(path), write_file(path, wanted, inside=env_prefix))
+        return
     yield write_file(path, wanted, inside=env_prefix)

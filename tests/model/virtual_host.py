@@ -720,6 +720,16 @@ class VirtualHost(dict):
 
     def _write_file(self, command):
         words = shlex.split(command)
+        if words[0] == "cp":  # a takeover: `cp -p -- PATH PATH.gpuws-backup-$(date -u +FMT) || exit 1;` first
+            path = words[3]
+            if (words[:3] != ["cp", "-p", "--"] or words[4] != f"{path}.gpuws-backup-$(date"
+                    or words[5:10] != ["-u", "+%Y%m%dT%H%M%SZ)", "||", "exit", "1;"]):
+                raise UnknownCommand(command)
+            if path not in self.state["files"]:
+                raise CommandRejected(f"cp: cannot stat '{path}': No such file or directory")
+            # the model's clock: one backup name per run
+            self.state["files"][f"{path}.gpuws-backup-run{len(self.runs)}"] = self.state["files"][path]
+            words = words[10:]
         if words[0] == "test":  # `test -d INSIDE || { printf ... >&2; exit 1; };` first
             inside, message = words[2], words[7]
             if words[:5] != ["test", "-d", inside, "||", "{"] or words[11] != "};":

@@ -36,11 +36,13 @@ from deploys.desired import DesiredState, desired_states, driver_state
 from deploys.workstation import host_reads
 from facts import workstation as workstation_state
 from facts.conda import CondaInstall, CondaPackages
+from facts.config_backups import ConfigBackups
 from facts.files_state import FileContent
 from facts.cuda import SystemCuda
 from facts.gpu import GpuInfo, local_gpu_info
 from facts.pip_env import PipPackages
 from operations.util.commands import HostFailure, env_prefix_of
+from operations.util.takeover import condarc_keys, pip_conf_keys, unmanaged
 from operations.verify import VERDICT_RELATIVE_PATH
 from tools.report.driver import driver_view
 from tools.report.fleet import compare
@@ -180,7 +182,8 @@ def _read_facts(host, report: HostReport) -> None:
         # The deploy's planned reads plus the report's own, in one remote command; the dry run
         # that follows is answered from the same values (nothing changes on the host meanwhile).
         verdicts = [(FileContent, {"path": f"{s.env_prefix}/{VERDICT_RELATIVE_PATH}"}) for s in states]
-        workstation_state.plan(host, host_reads(states) + [(SystemCuda, {})] + verdicts)
+        backups = [(ConfigBackups, {"path": path}) for path, _keys in _taken_over(first, states)]
+        workstation_state.plan(host, host_reads(states) + [(SystemCuda, {})] + verdicts + backups)
         read = workstation_state.read
         # NVML where it is importable: on the controller itself (facts/gpu.py explains the two paths)
         gpu = local_gpu_info() if host.name == "@local" else read(GpuInfo)
@@ -205,11 +208,38 @@ def _read_facts(host, report: HostReport) -> None:
         install = read(CondaInstall, prefix=prefix)
         report.conda = install.get("version") if install.get("present") else None
         report.envs = [_read_env(read, install, desired, prefix) for desired in states]
+        report.warnings += _takeover_lines(read, install, first, states)
     env = report.envs[0]
     if env.present:
         report.env = env.name
         report.env_python, report.cudatoolkit, report.cudnn = env.python, env.cudatoolkit, env.cudnn
         report.tensorflow, report.missing_libraries, report.verdict = env.tensorflow, env.missing_libraries, env.verdict
+
+
+def _taken_over(first: DesiredState, states: list) -> list:
+    """(path, key parser) of the config files the deploy takes over: the prefix's .condarc and
+    each env's pip.conf (operations/util/takeover.py)."""
+    prefix = first.config["conda_prefix"].rstrip("/") or "/"
+    return [(f"{prefix}/.condarc", condarc_keys)] + [(f"{s.env_prefix.rstrip('/')}/pip.conf", pip_conf_keys) for s in states]
+
+
+def _takeover_lines(read, install: dict, first: DesiredState, states: list) -> list[str]:
+    """One line per config file that gpuws took over (its backup's keys, no longer in effect) or
+    will take over on the next run (an unmanaged file's keys)."""
+    lines = []
+    for path, keys_of in _taken_over(first, states):
+        name = path.rsplit("/", 1)[-1]
+        kept = read(ConfigBackups, path=path)
+        if kept.get("backups"):
+            keys = ", ".join(keys_of(kept.get("first") or "")) or "none"
+            lines.append(f"kept backup of unmanaged {name} (keys: {keys}) at {kept['backups'][0]}: "
+                         "its settings are no longer in effect")
+            continue
+        current = install.get("condarc") if name == ".condarc" else read(FileContent, path=path)
+        if unmanaged(current):
+            keys = ", ".join(keys_of(current)) or "none"
+            lines.append(f"unmanaged {path} (keys: {keys}): a run that replaces it keeps it as {name}.gpuws-backup-<date>")
+    return lines
 
 
 def _read_env(read, install: dict, desired: DesiredState, prefix: str) -> EnvReport:

@@ -36,7 +36,7 @@ def test_every_operation_is_found():
     assert set(OPERATIONS) == {
         "bundle.synced", "conda.condarc", "conda.env", "conda.miniconda", "conda.prefix_trusted", "driver.driver_running",
         "driver.nvidia_driver", "gpu_gate.gpu_supported", "hooks.cuda_activation", "pip.config",
-        "jupyter.kernelspec", "pip.requirements", "verify.gpu_stack",
+        "jupyter.kernelspec", "pip.requirements", "verify.gpu_stack", "lock.held", "steps.env_installed",
     }
 
 
