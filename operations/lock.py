@@ -28,6 +28,7 @@ import time
 
 from pyinfra import host, logger
 from pyinfra.api import BaseStateCallback, QuoteString, StringCommand, operation
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 
 from facts import workstation
 from facts.host import LOCK_PATH, RunLock
@@ -66,10 +67,18 @@ class ReleaseOnEnd(BaseStateCallback):
         if owner is None or host_.name not in taken:
             return
         taken.discard(host_.name)
+        # The run's _sudo/_su_user (--sudo, host data) as pyinfra's facts get them: a direct
+        # run_shell_command has none, and a non-root login cannot rm the root-owned lock.
+        arguments, _ = pop_global_arguments(state, host_, {})
+        connector = {key: value for key, value in arguments.items() if key in CONNECTOR_ARGUMENT_KEYS}
         try:
-            host_.run_shell_command(release_command(owner["run"]), print_output=False, print_input=False)
+            ok, _output = host_.run_shell_command(release_command(owner["run"]), print_output=False,
+                                                  print_input=False, **connector)
         except Exception as error:  # a host gone away: its lock goes stale, the next run says so
             logger.warning(f"{host_.name}: could not release the gpuws lock ({error})")
+            return
+        if not ok:
+            logger.warning(f"{host_.name}: could not release the gpuws lock {LOCK_PATH}: the next run waits for it")
 
     @staticmethod
     def operation_host_success(state, host_, op_hash, retry_count=0):
