@@ -28,17 +28,22 @@ def test_fresh_hosts_converge_and_verify(lab, first_run):
         # verified, and its first verdict written to the host (a change)
         assert run.status("Layered GPU verification", host) == "Success"
 
-    # the old driver was upgraded and the host rebooted into it; the good one was left alone
+    # the old driver was upgraded to the branch nvidia_driver_branch=auto picks for a GTX 1080 Ti
+    # (580, the last branch for Pascal) and the host rebooted into it
     assert run.status("Driver >= 418.96", "ws-old-driver") == "Success"
     assert run.status("Running driver (reboot if needed)", "ws-old-driver") == "Success"
-    assert run.status("Driver >= 418.96", "ws-good-driver") == "No changes"
-    assert run.status("Running driver (reboot if needed)", "ws-good-driver") == "No changes"
     smi = lab.ssh("ws-old-driver", "nvidia-smi --query-gpu=driver_version --format=csv,noheader", check=True)
-    assert smi.stdout.strip() == "535.183.01"
+    assert smi.stdout.strip() == "580.95.05"
     uptime = float(lab.ssh("ws-old-driver", "cut -d' ' -f1 /proc/uptime", check=True).stdout)
     assert uptime < run.seconds  # it really rebooted during this run
     held = lab.ssh("ws-old-driver", "apt-mark showhold", check=True).stdout.split()
-    assert "nvidia-driver-535" in held
+    assert "nvidia-driver-580" in held
+    # the good driver is kept (no install, no reboot); its package is only held against upgrades
+    assert run.status("Driver >= 418.96", "ws-good-driver") == "Success"
+    assert run.status("Running driver (reboot if needed)", "ws-good-driver") == "No changes"
+    smi = lab.ssh("ws-good-driver", "nvidia-smi --query-gpu=driver_version --format=csv,noheader", check=True)
+    assert smi.stdout.strip() == "440.100"
+    assert "nvidia-driver-440" in lab.ssh("ws-good-driver", "apt-mark showhold", check=True).stdout.split()
 
     # conda was already on ws-conda: kept; installed on the others
     assert run.status("Miniconda", "ws-conda") == "No changes"
@@ -61,7 +66,7 @@ def test_fresh_hosts_converge_and_verify(lab, first_run):
 def test_the_verification_verdict_is_kept_on_the_host(lab, first_run):
     verdict = json.loads(lab.ssh("ws-conda", "cat /opt/miniconda3/envs/tf21/etc/gpuws/last-verdict.json", check=True).stdout)
     assert verdict["ok"] is True and verdict["failed_layer"] is None
-    assert [layer["name"] for layer in verdict["layers"]] == ["driver", "cuda_driver", "libraries", "tensorflow", "compute"]
+    assert [layer["name"] for layer in verdict["layers"]] == ["driver", "cuda_driver", "ptx_compute", "libraries", "tensorflow", "compute"]
 
 
 def test_a_user_shell_finds_the_envs_cuda_libraries(lab, first_run):
@@ -100,7 +105,7 @@ def test_report_says_converged(lab, first_run):
     assert fleet["converged"] is True
     by_name = {h["name"]: h for h in fleet["hosts"]}
     old = by_name["ws-old-driver"]
-    assert old["driver"] == "535.183.01" and old["driver_ok"] is True
+    assert old["driver"] == "580.95.05" and old["driver_ok"] is True
     assert old["cudatoolkit"] == "10.1.243 h6bb024c_0" and old["cudnn"] == "7.6.5 cuda10.1_0"
     assert old["tensorflow"] == "tensorflow-gpu 2.1.0" and old["env_python"] == "3.7.16"
     assert old["verdict"]["ok"] is True and old["drift"] == []
