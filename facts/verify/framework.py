@@ -2,6 +2,7 @@
 product on /GPU:0 matches the CPU result)."""
 
 import random
+import re
 
 from .base import LayerFailure, last_error_line
 
@@ -16,6 +17,13 @@ IMPORT_HINTS = (
 )
 
 MATRIX_SIZE = 128
+
+
+def release_of(version):
+    """The version a TensorFlow build reports for a PyPI release: no local part, no post release
+    (tensorflow 2.15.0.post1 only changed its wheel's dependencies; the build inside still says
+    2.15.0: https://github.com/tensorflow/tensorflow/issues/63256)."""
+    return re.sub(r"\.post\d+$", "", version.split("+")[0])
 
 
 def import_hint(message, expected):
@@ -43,7 +51,7 @@ def check_tensorflow(params, found):
         raise LayerFailure("import tensorflow failed: " + message, import_hint(message, expected))
     version = getattr(tf, "__version__", "unknown")
     found["tensorflow"] = version
-    if expected and version.split("+")[0] != expected:
+    if expected and release_of(version) != release_of(expected):
         raise LayerFailure(
             "tensorflow {0} imported, the stack wants {1}".format(version, expected),
             "re-run the deploy to install tensorflow-gpu=={0}".format(expected),

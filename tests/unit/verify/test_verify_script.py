@@ -270,6 +270,18 @@ def test_tensorflow_wrong_version(capfd, nvml, libs, maps, tensorflow, libcuda):
     assert verdict["tensorflow"] == "2.2.0"
 
 
+def test_a_post_release_is_the_build_it_repackages(capfd, nvml, libs, maps, tensorflow, libcuda):
+    # tensorflow 2.15.0.post1 reports 2.15.0 (only the wheel's dependencies changed); 2.15.1 is
+    # another build and still fails the layer
+    _up_to_tensorflow(nvml, libs, maps, libcuda)
+    tensorflow(version="2.15.0")
+    _, _, verdict = run(capfd, "--params-json", params_json(tensorflow="2.15.0.post1"))
+    assert layer(verdict, "tensorflow")["ok"] is True
+    tensorflow(version="2.15.1")
+    _, _, verdict = run(capfd, "--params-json", params_json(tensorflow="2.15.0.post1"))
+    assert layer(verdict, "tensorflow")["detail"] == "tensorflow 2.15.1 imported, the stack wants 2.15.0.post1"
+
+
 def test_tensorflow_cpu_only_build(capfd, nvml, libs, maps, tensorflow, libcuda):
     _up_to_tensorflow(nvml, libs, maps, libcuda)
     tensorflow(built_with_cuda=False)
