@@ -61,7 +61,8 @@ def lab(lab_for):
 
 
 def drift_and_correct(lab, host: str, break_it: str, expect_drift: str, expect_changes: set[str]):
-    """Break one thing, check the report sees it, converge, check only that was corrected."""
+    """Break one thing, check the report sees it, converge, check only that was corrected (and the
+    verification re-run exactly when the correction changed what its fingerprint covers)."""
     broken = lab.exec(host, "sh", "-c", break_it)
     assert broken.returncode == 0, broken.stdout + broken.stderr
 
@@ -85,14 +86,14 @@ def test_package_upgraded_past_its_pin(lab):
     protobuf4 = wheel("protobuf", "4.24.4", {"google/protobuf/__init__.py": "__version__ = '4.24.4'\n"})
     pip_install_wheel(lab, "ws-good-driver", "protobuf-4.24.4-py3-none-any.whl", protobuf4)
     assert pip_versions(lab, "ws-good-driver")["protobuf"] == "4.24.4"
-    drift_and_correct(lab, "ws-good-driver", "true", "Pip requirements", {"Pip requirements"})
+    drift_and_correct(lab, "ws-good-driver", "true", "Pip requirements", {"Pip requirements", "Layered GPU verification"})
     versions = pip_versions(lab, "ws-good-driver")
     assert versions["protobuf"] == "3.20.3"
     assert versions["student-notes"] == "0.1"
 
 
 def test_package_removed(lab):
-    drift_and_correct(lab, "ws-good-driver", f"{PIP} uninstall -y -q h5py", "Pip requirements", {"Pip requirements"})
+    drift_and_correct(lab, "ws-good-driver", f"{PIP} uninstall -y -q h5py", "Pip requirements", {"Pip requirements", "Layered GPU verification"})
     versions = pip_versions(lab, "ws-good-driver")
     assert versions["h5py"] == "2.10.0" and versions["student-notes"] == "0.1"
 
@@ -100,7 +101,7 @@ def test_package_removed(lab):
 def test_cudnn_removed(lab):
     drift_and_correct(
         lab, "ws-conda", "/opt/miniconda3/bin/conda remove -y -q -n tf21 cudnn >/dev/null",
-        "Env tf21", {"Env tf21 (python 3.7, cudatoolkit, cudnn)"},
+        "Env tf21", {"Env tf21 (python 3.7, cudatoolkit, cudnn)", "Layered GPU verification"},
     )
     assert lab.exec("ws-conda", "test", "-e", f"{ENV}/conda-meta/cudnn-7.6.5-cuda10.1_0.json").returncode == 0
 
@@ -110,7 +111,7 @@ def test_cudnn_library_deleted(lab):
     # fact read and force-reinstalls cudnn
     drift_and_correct(
         lab, "ws-conda", f"rm -f {ENV}/lib/libcudnn.so*",
-        "Env tf21", {"Env tf21 (python 3.7, cudatoolkit, cudnn)"},
+        "Env tf21", {"Env tf21 (python 3.7, cudatoolkit, cudnn)", "Layered GPU verification"},
     )
     assert lab.exec("ws-conda", "test", "-e", f"{ENV}/lib/libcudnn.so.7").returncode == 0
 
@@ -132,15 +133,16 @@ def test_conda_config_changed(lab):
 def test_env_deleted(lab):
     drift_and_correct(
         lab, "ws-old-driver", f"rm -rf {ENV}", "Env tf21",
-        {"Env tf21 (python 3.7, cudatoolkit, cudnn)", "Env pip config", "Pip requirements", "CUDA activation hook"},
+        {"Env tf21 (python 3.7, cudatoolkit, cudnn)", "Env pip config", "Pip requirements", "CUDA activation hook", "Layered GPU verification"},
     )
 
 
 def test_driver_upgraded_without_reboot(lab):
     drift_and_correct(
         lab, "ws-good-driver",
-        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-change-held-packages nvidia-driver-550 >/dev/null",
-        "Running driver", {"Running driver (reboot if needed)"},
+        "apt-mark unhold $(apt-mark showhold) >/dev/null && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-change-held-packages nvidia-driver-550 >/dev/null "
+        "&& apt-mark hold nvidia-driver-550 >/dev/null",  # upgraded and held by hand: only the reboot is missing
+        "Running driver", {"Running driver (reboot if needed)", "Layered GPU verification"},
     )
     smi = lab.ssh("ws-good-driver", "nvidia-smi --query-gpu=driver_version --format=csv,noheader", check=True)
     assert smi.stdout.strip() == "550.127.05"
@@ -150,11 +152,13 @@ def test_driver_upgraded_without_reboot(lab):
 def test_driver_downgraded_below_the_minimum(lab):
     drift_and_correct(
         lab, "ws-old-driver",
-        "apt-mark unhold nvidia-driver-535 >/dev/null && DEBIAN_FRONTEND=noninteractive "
+        "apt-mark unhold $(apt-mark showhold) >/dev/null && DEBIAN_FRONTEND=noninteractive "
         "apt-get install -y -q --allow-downgrades nvidia-driver-410 >/dev/null",
         # the packages' own scripts flagged /run/reboot-required when 410 went in: the deploy
-        # honours that flag after putting 535 back, as the distro asks
+        # honours that flag after putting 580 back, as the distro asks. The same 580 module is loaded
+        # again and a lab host shares the lab kernel's boot_id (a real reboot gives a new one), so
+        # the fingerprint is the verified one: no re-verification here
         "Driver >= 418.96", {"Driver >= 418.96", "Running driver (reboot if needed)"},
     )
     packages = lab.ssh("ws-old-driver", "dpkg-query -W -f '${Package} ${Status}\\n' 'nvidia-driver-*'", check=True).stdout
-    assert "nvidia-driver-535 hold ok installed" in packages  # back, and held again
+    assert "nvidia-driver-580 hold ok installed" in packages  # back, and held again

@@ -86,11 +86,14 @@ def test_dry_run_writes_nothing_and_reports_each_host_truthfully(lab):
             "results (last verdict, same state; not re-run in a dry run)")
     assert run.said("ws-conda", line), run.messages.get("ws-conda")
 
-    # the real run then restores the hook, and re-verifies both (a failed verdict is re-taken)
+    # the real run then restores the hook byte for byte: the fingerprint is the verified one again
+    # (the verification reads it after the write), so ws-good-driver is not re-verified; the
+    # failed verdict of ws-conda is re-taken
     real = deploy()
     assert real.rc == 0, real.output[-3000:]
     assert "CUDA activation hook" in " ".join(real.changed("ws-good-driver"))
+    assert real.status("Layered GPU verification", "ws-good-driver") == "No changes"
+    assert real.status("Layered GPU verification", "ws-conda") == "Success"
     for host in ("ws-good-driver", "ws-conda"):
-        assert real.status("Layered GPU verification", host) == "Success"
         assert json.loads(lab.ssh(host, f"cat {VERDICT}", check=True).stdout)["ok"] is True
     assert real.changed("ws-old-driver") == []
