@@ -32,7 +32,7 @@ def env_installed(prefix: str, env_name: str, steps: list[str]):
 
     .. code:: python
 
-        env_installed(name="Env tf21 installed", prefix="/opt/miniconda3", env_name="tf21", steps=["verify"])
+        steps.env_installed(name="Env tf21 installed", prefix="/opt/miniconda3", env_name="tf21", steps=["verify"])
     """
     prefix = prefix.rstrip("/") or "/"
     env_prefix = env_prefix_of(prefix, env_name)
