@@ -5,6 +5,8 @@ wheel 0.34.2 (early-2020 releases, when TF 2.1 was current) and conda 4.3.16 wit
 dependencies, all repackaged from their PyPI wheels. Pins that make conda 4.3 run on 3.7:
 cytoolz (conda's vendored toolz has a SyntaxError on 3.7) and ruamel.yaml 0.16 (0.18 removed
 ``yaml.load(Loader=)``, and conda crashes reading .condarc).
+Also REAL: python 3.11.7 (pyenv, relocated the same way) with the pip 23.2.1 and setuptools 65.5.0
+its ensurepip bundles, as py311 builds: the CUDA 12 TensorFlow stack's env (lab/image/python311.py).
 
 STAND-IN packages: cudatoolkit and cudnn, whose payloads are stub ELF libraries with the real
 file names. They carry the REAL build strings (cudatoolkit-10.1.243-h6bb024c_0,
@@ -20,7 +22,7 @@ from pathlib import Path
 from .. import stamps
 from ..paths import LAB_SOURCES, LabPaths
 from . import compile as cc
-from . import conda_package, python37
+from . import conda_package, python37, python311
 
 BASE_WHEELS = ["pip==20.0.2", "setuptools==45.2.0", "wheel==0.34.2"]
 CONDA_WHEELS = ["conda==4.3.16", "pycosat==0.6.6", "cytoolz==0.12.3", "toolz==0.12.1", "requests==2.23.0",
@@ -35,6 +37,7 @@ CONDA_DEPENDS = {
     "ruamel.yaml": ["ruamel.yaml.clib"],
 }
 PY37 = "python >=3.7,<3.8.0a0"
+PY311 = "python >=3.11,<3.12.0a0"
 
 # cudatoolkit version -> (build string, runtime version, {real library file: SONAME})
 CUDATOOLKITS = {
@@ -86,11 +89,27 @@ def _conda_name(wheel: Path) -> tuple[str, str]:
 
 
 def _python(work: Path, channel: Path) -> None:
-    stage = work / "python"
-    stage.mkdir()
-    python37.relocatable_copy(stage, conda_package.PLACEHOLDER)
-    conda_package.write_package(stage, {"name": "python", "version": python37.VERSION, "build": "h_lab_0"},
-                                "REAL CPython 3.7.16 (pyenv build, relocated) - gpuws lab", channel)
+    for module in (python37, python311):
+        stage = work / f"python-{module.VERSION}"
+        stage.mkdir()
+        module.relocatable_copy(stage, conda_package.PLACEHOLDER)
+        conda_package.write_package(stage, {"name": "python", "version": module.VERSION, "build": "h_lab_0"},
+                                    f"REAL CPython {module.VERSION} (pyenv build, relocated) - gpuws lab", channel)
+
+
+def _py311_seed(work: Path, channel: Path) -> None:
+    """pip and setuptools for 3.11 envs: conda 4.3 adds pip to every python it installs
+    (add_pip_as_python_dependency), so a 3.11 env needs a pip built for it."""
+    for wheel in python311.ensurepip_wheels():
+        name, version = _conda_name(wheel)
+        stage = work / f"{name}-py311"
+        stage.mkdir()
+        conda_package.stage_wheel(stage, wheel, python311.SHORT)
+        depends = [PY311, *(["setuptools"] if name == "pip" else [])]
+        conda_package.write_package(stage, {"name": name, "version": version, "build": "py311_0",
+                                            "depends": depends},
+                                    f"REAL {name} {version} from CPython {python311.VERSION}'s ensurepip - gpuws lab",
+                                    channel)
 
 
 def _wheel_packages(wheels: list[Path], work: Path, channel: Path) -> None:
@@ -144,14 +163,15 @@ def index(channel: Path) -> None:
 
 
 def build(paths: LabPaths, log) -> bool:
-    inputs = [Path(__file__), Path(conda_package.__file__), Path(python37.__file__), CUDA_SOURCES,
+    inputs = [Path(__file__), Path(conda_package.__file__), Path(python37.__file__), Path(python311.__file__), CUDA_SOURCES,
               LAB_SOURCES / "standins/conda", Path(cc.__file__)]
     digest = stamps.hash_inputs(inputs, [BASE_WHEELS, CONDA_WHEELS, CONDA_DEPENDS, CUDATOOLKITS,
-                                         CUDNN_BUILDS, str(python37.require_python37())])
+                                         CUDNN_BUILDS, str(python37.require_python37()),
+                                         str(python311.require_python311())])
     channel = paths.conda_channel
     if stamps.is_current(paths.stamps, "conda-channel", digest, channel / "linux-64/repodata.json"):
         return False
-    log("conda channel: python 3.7.16, pip/setuptools/wheel, conda 4.3.16 + deps, stand-in cudatoolkit/cudnn")
+    log("conda channel: python 3.7.16 and 3.11.7, pip/setuptools/wheel, conda 4.3.16 + deps, stand-in cudatoolkit/cudnn")
     base_wheels, conda_wheels = _download(paths)
     work = paths.build_tmp / "conda-channel"
     shutil.rmtree(work, ignore_errors=True)
@@ -159,6 +179,7 @@ def build(paths: LabPaths, log) -> bool:
     work.mkdir(parents=True)
     _python(work, channel)
     _wheel_packages(sorted(base_wheels.glob("*.whl")) + sorted(conda_wheels.glob("*.whl")), work, channel)
+    _py311_seed(work, channel)
     _cuda_packages(work, channel)
     index(channel)
     shutil.rmtree(work, ignore_errors=True)

@@ -68,9 +68,10 @@ def write_package(stage: Path, index: dict, summary: str, channel: Path) -> Path
     return out
 
 
-def stage_wheel(stage: Path, wheel: Path) -> None:
-    """Unpack a pure/cp37 wheel into ``stage`` as conda would lay it out (site-packages + bin)."""
-    site = stage / "lib/python3.7/site-packages"
+def stage_wheel(stage: Path, wheel: Path, python: str = "3.7") -> None:
+    """Unpack a pure (or this python's) wheel into ``stage`` as conda would lay it out
+    (lib/pythonX.Y/site-packages + bin)."""
+    site = stage / f"lib/python{python}/site-packages"
     site.mkdir(parents=True)
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)

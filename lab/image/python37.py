@@ -51,27 +51,30 @@ def pip_wheel(paths: LabPaths, requirements: list[str], dest: Path, extra: list[
                     "--prefer-binary", "--wheel-dir", str(dest), *extra, *requirements], check=True)
 
 
-def relocatable_copy(stage: Path, placeholder: str) -> None:
-    """Copy CPython into ``stage`` as a relocatable conda payload.
+def relocatable_copy(stage: Path, placeholder: str, source: Path | None = None, short: str = "3.7",
+                     skip_extra: tuple = ()) -> None:
+    """Copy a pyenv CPython into ``stage`` as a relocatable conda payload (3.7 unless ``source``
+    and ``short`` name another: lab/image/python311.py).
 
     Text files get the pyenv prefix replaced by conda's placeholder (rewritten at install);
     ELF files get $ORIGIN-relative RUNPATHs with patchelf, like conda-forge's python.
     Tests, tkinter, idle and site-packages are left out (pip and friends are own packages).
     """
-    source = require_python37()
+    source = source or require_python37()
     skip = {"test", "tests", "site-packages", "__pycache__", "idlelib", "tkinter", "turtledemo",
-            "_bundled"}
+            "_bundled", *skip_extra}
 
     def ignore(directory, names):
         out = [n for n in names if n in skip]
         if Path(directory) == source / "bin":
-            out += [n for n in names if n.startswith(("pip", "easy_install", "idle", "2to3", "pydoc"))]
+            # only the interpreter: pip's and other tools' scripts belong to their own packages
+            out += [n for n in names if not n.startswith(("python", "pyvenv"))]
         return out
 
     for sub in ("bin", "include", "lib"):
         shutil.copytree(source / sub, stage / sub, symlinks=True, ignore=ignore)
-    (stage / "lib/python3.7/site-packages").mkdir()
-    (stage / "lib/python3.7/site-packages/README.txt").write_text("site-packages\n")
+    (stage / f"lib/python{short}/site-packages").mkdir()
+    (stage / f"lib/python{short}/site-packages/README.txt").write_text("site-packages\n")
     old = str(source).encode()
     for path in stage.rglob("*"):
         if path.is_file() and not path.is_symlink():
@@ -80,11 +83,11 @@ def relocatable_copy(stage: Path, placeholder: str) -> None:
                 path.write_bytes(data.replace(old, placeholder.encode()))
     if shutil.which("patchelf") is None:
         raise SystemExit("lab build: patchelf is missing (apt-get install patchelf)")
-    for exe in ("bin/python3.7", "bin/python3.7m"):
+    for exe in (f"bin/python{short}", f"bin/python{short}m"):
         if (stage / exe).exists() and not (stage / exe).is_symlink():
             subprocess.run(["patchelf", "--set-rpath", "$ORIGIN/../lib", str(stage / exe)], check=True)
-    for module in (stage / "lib/python3.7/lib-dynload").glob("*.so"):
+    for module in (stage / f"lib/python{short}/lib-dynload").glob("*.so"):
         subprocess.run(["patchelf", "--set-rpath", "$ORIGIN/../..", str(module)], check=True)
-    libpython = stage / "lib/libpython3.7m.so.1.0"
-    if libpython.exists():
-        subprocess.run(["patchelf", "--remove-rpath", str(libpython)], check=True)
+    for libpython in (stage / f"lib/libpython{short}m.so.1.0", stage / f"lib/libpython{short}.so.1.0"):
+        if libpython.exists() and not libpython.is_symlink():
+            subprocess.run(["patchelf", "--remove-rpath", str(libpython)], check=True)

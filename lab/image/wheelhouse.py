@@ -1,5 +1,5 @@
 """The lab's wheelhouse (``mirror/wheels/``): what ``pip install --no-index --find-links`` of the
-tf21 requirement set needs on a host.
+tf21 requirement set, and of the CUDA 12 stack tensorflow==2.15.0.post1, needs on a host.
 
 STAND-IN: ``tensorflow_gpu-2.1.0-cp37-cp37m-manylinux2010_x86_64.whl`` (fast tier; the real one is
 402 MiB and cannot use the lab's stand-in GPU anyway), built from lab/standins/tensorflow with the
@@ -7,18 +7,20 @@ real wheel's tag and Requires-Dist. REAL: every other wheel (numpy 1.19.5, h5py 
 1.4.1, pandas, pillow, protobuf 3.20.3, tensorboard and the rest of TF's dependency tree, gast
 0.2.2 built from its sdist, nvidia-ml-py), resolved by pip 20.0.2 on CPython 3.7, the same pip the
 hosts' conda envs get, so the wheelhouse holds exactly the tags and versions the hosts accept.
+
+CUDA 12 stack (cp311): REAL, the exact files of stacks/locks/tensorflow-2.15.0.post1.json (URL and
+sha256 from the lock); STAND-IN, tensorflow 2.15.0.post1 and the nvidia-*-cu12 wheels
+(lab/image/standin_wheels.py).
 """
 
-import base64
 import hashlib
 import shutil
 import subprocess
-import zipfile
 from pathlib import Path
 
 from .. import stamps
 from ..paths import LAB_SOURCES, LabPaths
-from . import python37
+from . import python37, standin_wheels
 
 TF_SOURCES = LAB_SOURCES / "standins/tensorflow"
 TF_TAG = "cp37-cp37m-manylinux2010_x86_64"
@@ -44,28 +46,26 @@ EXTRA_REQUIREMENTS = stack_requirements()
 
 
 def _standin_tensorflow(out_dir: Path) -> Path:
-    name, version = "tensorflow_gpu", "2.1.0"
-    dist_info = f"{name}-{version}.dist-info"
-    files = {f"tensorflow/{p.name}": p.read_bytes() for p in sorted((TF_SOURCES / "tensorflow").glob("*.py"))}
-    metadata = ["Metadata-Version: 2.1", "Name: tensorflow-gpu", f"Version: {version}",
-                "Summary: STAND-IN for tensorflow-gpu 2.1.0 (gpuws simulated lab, fast tier): not TensorFlow",
-                "Requires-Python: >=3.5,<3.8"]
-    metadata += [f"Requires-Dist: {r}" for r in TF_REQUIRES]
-    files[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
-    files[f"{dist_info}/WHEEL"] = f"Wheel-Version: 1.0\nGenerator: gpuws-lab\nRoot-Is-Purelib: false\nTag: {TF_TAG}\n".encode()
-    files[f"{dist_info}/top_level.txt"] = b"tensorflow\n"
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    wheel = out_dir / f"{name}-{version}-{TF_TAG}.whl"
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, data in files.items():
-            archive.writestr(zipfile.ZipInfo(path, date_time=(2020, 1, 8, 0, 0, 0)), data)
-    return wheel
+    return standin_wheels.write_wheel(
+        out_dir / f"tensorflow_gpu-2.1.0-{TF_TAG}.whl", "tensorflow-gpu", "2.1.0", TF_TAG,
+        standin_wheels.tensorflow_files("2.1.0"), TF_REQUIRES,
+        "STAND-IN for tensorflow-gpu 2.1.0 (gpuws simulated lab, fast tier): not TensorFlow", ">=3.5,<3.8")
+
+
+def _cp311_wheels(paths: LabPaths, dest: Path) -> None:
+    """The REAL wheels of the CUDA 12 stack's lock, each the exact file the lock names, from its
+    PyPI URL, checked against the lock's sha256 (TensorFlow and the nvidia-*-cu12 wheels excepted:
+    stand-ins). About 85 MB, once."""
+    import urllib.request
+
+    for name, entry in sorted(standin_wheels.cu12_lock()["files"].items()):
+        if name == "tensorflow" or name in standin_wheels.NVIDIA_CU12:
+            continue
+        with urllib.request.urlopen(entry["url"], timeout=300) as response:
+            data = response.read()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise SystemExit(f"lab build: {entry['file']} from {entry['url']} does not match the lock's sha256")
+        (dest / entry["file"]).write_bytes(data)
 
 
 # Tags pip 20.0.2 (the hosts' pip) accepts: it predates PEP 600 (manylinux_2_x) tags.
@@ -97,8 +97,32 @@ def merged_requirements() -> list[str]:
     return [name + ",".join(sorted(set(specs))) for name, specs in merged.items()]
 
 
+def write_index(out: Path) -> None:
+    """``index.html`` for the mirror's wheels/ (http.server serves it instead of a listing): a link
+    per wheel with its Requires-Python as ``data-requires-python`` (PEP 503), as PyPI gives it. The
+    wheelhouse serves a 3.7 and a 3.11 stack: without it, pip 20 on 3.7 would pick opt_einsum 3.4.0
+    (Requires-Python >=3.8) for an unpinned `opt-einsum>=2.3.2` and then refuse it."""
+    import html
+    import zipfile
+
+    links = []
+    for wheel in sorted(out.glob("*.whl")):
+        requires = ""
+        with zipfile.ZipFile(wheel) as archive:
+            metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            for line in archive.read(metadata).decode("utf-8", "replace").splitlines():
+                if line.startswith("Requires-Python:"):
+                    requires = line.split(":", 1)[1].strip()
+                if not line:
+                    break
+        attribute = f' data-requires-python="{html.escape(requires)}"' if requires else ""
+        links.append(f'<a href="{html.escape(wheel.name)}"{attribute}>{html.escape(wheel.name)}</a><br/>')
+    (out / "index.html").write_text("<!DOCTYPE html>\n<html><body>\n" + "\n".join(links) + "\n</body></html>\n")
+
+
 def build(paths: LabPaths, log) -> bool:
-    digest = stamps.hash_inputs([Path(__file__), TF_SOURCES], [TF_REQUIRES, EXTRA_REQUIREMENTS, HOST_PLATFORMS])
+    digest = stamps.hash_inputs([Path(__file__), TF_SOURCES, Path(standin_wheels.__file__), standin_wheels.CU12_LOCK,
+                                 standin_wheels.CUDA_SOURCES], [TF_REQUIRES, EXTRA_REQUIREMENTS, HOST_PLATFORMS])
     out = paths.wheelhouse
     if stamps.is_current(paths.stamps, "wheelhouse", digest, out / f"tensorflow_gpu-2.1.0-{TF_TAG}.whl"):
         return False
@@ -111,10 +135,25 @@ def build(paths: LabPaths, log) -> bool:
         downloads.mkdir(parents=True)
         _download(paths, downloads)
         stamps.record(paths.stamps, "wheel-downloads", key)
+    cp311 = paths.downloads / "wheels-cp311"
+    key311 = stamps.hash_inputs([standin_wheels.CU12_LOCK])
+    if not stamps.is_current(paths.stamps, "wheel-downloads-cp311", key311, cp311):
+        log("wheelhouse: the real cp311 wheels of the tensorflow 2.15.0.post1 lock (about 85 MB from PyPI, once)")
+        stamps.forget(paths.stamps, "wheel-downloads-cp311")
+        shutil.rmtree(cp311, ignore_errors=True)
+        cp311.mkdir(parents=True)
+        _cp311_wheels(paths, cp311)
+        stamps.record(paths.stamps, "wheel-downloads-cp311", key311)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    for wheel in downloads.glob("*.whl"):
+    for wheel in [*downloads.glob("*.whl"), *cp311.glob("*.whl")]:
         shutil.copy(wheel, out / wheel.name)
     _standin_tensorflow(out)
+    standin_wheels.tensorflow_215(out)
+    work = paths.build_tmp / "standin-wheels"
+    shutil.rmtree(work, ignore_errors=True)
+    standin_wheels.nvidia_cu12(out, work)
+    shutil.rmtree(work, ignore_errors=True)
+    write_index(out)
     stamps.record(paths.stamps, "wheelhouse", digest)
     return True

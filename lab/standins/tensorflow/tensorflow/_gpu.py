@@ -4,8 +4,10 @@ import datetime
 import os
 import sys
 
-CUDA_LIBRARIES = ["libcudart.so.10.1", "libcublas.so.10", "libcufft.so.10", "libcurand.so.10",
-                  "libcusolver.so.10", "libcusparse.so.10", "libcudnn.so.7"]
+from . import _build
+
+# the sonames this TensorFlow version dlopens, the CUDA runtime first (_build.py: written per wheel)
+CUDA_LIBRARIES = _build.CUDA_LIBRARIES
 CU_ERRORS = {100: "CUDA_ERROR_NO_DEVICE: no CUDA-capable device is detected",
              803: "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH: system has unsupported display driver / cuda driver combination"}
 CUDART_ERRORS = {35: "CUDA driver version is insufficient for CUDA runtime version",
@@ -93,7 +95,7 @@ def _discover():
             "for your platform.\nSkipping registering GPU devices...")
         return []
     runtime_count = ctypes.c_int(0)
-    rc = libraries["libcudart.so.10.1"].cudaGetDeviceCount(ctypes.byref(runtime_count))
+    rc = libraries[CUDA_LIBRARIES[0]].cudaGetDeviceCount(ctypes.byref(runtime_count))
     if rc != 0:
         log("E", "core/common_runtime/gpu/gpu_device.cc:1306",
             "CUDA runtime implicit initialization on GPU:0 failed. Status: %s" % CUDART_ERRORS.get(rc, rc))

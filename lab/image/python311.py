@@ -1,0 +1,52 @@
+"""The real CPython 3.11.7 the lab repackages as a second conda ``python`` (the CUDA 12 TensorFlow
+stack's env: stacks/locks/tensorflow-2.15.0.post1.json records python 3.11.7).
+
+Like 3.7.16 (lab/image/python37.py), it comes from this machine image's pyenv build,
+``$(pyenv root)/versions/3.11.7`` (``GPUWS_PY311_PREFIX`` overrides), made relocatable the same
+way. Its env's pip and setuptools are the interpreter's own: the wheels CPython bundles for
+``ensurepip`` (lib/python3.11/ensurepip/_bundled), repackaged as py311 conda packages.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import python37
+
+VERSION = "3.11.7"
+SHORT = "3.11"
+
+
+def prefix() -> Path:
+    if os.environ.get("GPUWS_PY311_PREFIX"):
+        return Path(os.environ["GPUWS_PY311_PREFIX"])
+    if shutil.which("pyenv") is None:
+        raise SystemExit(f"lab build: CPython {VERSION} is needed from pyenv, but `pyenv` is not on PATH "
+                         f"(or set GPUWS_PY311_PREFIX to a CPython {VERSION} prefix)")
+    root = subprocess.run(["pyenv", "root"], check=True, capture_output=True, text=True).stdout.strip()
+    return Path(root) / "versions" / VERSION
+
+
+def require_python311() -> Path:
+    found = prefix()
+    if not (found / f"bin/python{SHORT}").exists():
+        raise SystemExit(f"lab build: CPython {VERSION} not found at {found} — the lab repackages "
+                         f"`$(pyenv root)/versions/{VERSION}` (install it with `pyenv install {VERSION}`, "
+                         "or set GPUWS_PY311_PREFIX)")
+    return found
+
+
+def python() -> Path:
+    return require_python311() / f"bin/python{SHORT}"
+
+
+def ensurepip_wheels() -> list[Path]:
+    """pip and setuptools exactly as this CPython bundles them (pip 23.2.1, setuptools 65.5.0)."""
+    return sorted((require_python311() / f"lib/python{SHORT}/ensurepip/_bundled").glob("*.whl"))
+
+
+def relocatable_copy(stage: Path, placeholder: str) -> None:
+    # config-3.11-*: the 44 MB static libpython for embedding; no env of the lab builds against it
+    python37.relocatable_copy(stage, placeholder, source=require_python311(), short=SHORT,
+                              skip_extra=(f"config-{SHORT}-x86_64-linux-gnu",))
