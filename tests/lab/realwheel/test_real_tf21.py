@@ -131,7 +131,7 @@ def test_real_tensorflow_without_a_driver(offline_lab):
     from operations.verify import verification_params
     import stacks
 
-    params = verification_params(ENV, stacks.resolve("tf21"), None)
+    params = verification_params(ENV, stacks.resolve("tf21"))
     script = verification_program()
     verdict = ssh_python(lab, host, script, "--params-json", "'" + json.dumps(params) + "'")
     assert verdict.returncode == 3, verdict.stdout + verdict.stderr
