@@ -108,10 +108,8 @@ def conda(desired: DesiredState, install: bool = True):
     + desired: the host's desired state of one env (deploys/desired.py)
     + install: also Miniconda and its `.condarc` (the first env of the host only)
     """
-    cfg, stack = desired.config, desired.stack
-    prefix = cfg["conda_prefix"]
     if install and "conda" in desired.steps:
-        conda_base(cfg)
+        conda_base(desired.config)
     if "env" in desired.steps:
         conda_env(desired)
 

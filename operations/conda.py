@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import FileUploadCommand, OperationValueError, QuoteString, StringCommand, operation
 
 from facts.workstation import read  # this run's broad read (one remote command per host)
@@ -26,7 +26,7 @@ from .util.conda_env import (
     python_matches, reinstall_commands,
 )
 from .util.condarc import render_condarc
-from .util.takeover import condarc_keys, keep_backup, takeover_message, unmanaged
+from .util.takeover import condarc_keys, replace_config
 from .util.miniconda import (
     PROFILE_HOOK_PATH, SHA256, download_command, install_command, installer_path, render_profile_hook,
     verify_sha256_command,
@@ -222,14 +222,8 @@ def condarc(
     if same_text(install.get("condarc"), wanted):
         host.noop(f"{path} up to date")
         return
-    current = install.get("condarc")
-    log_diff(host, path, current, wanted)
-    if unmanaged(current):
-        # a .condarc from before gpuws (proxy, CA file, envs_dirs): kept beside it, never dropped silently
-        logger.warning(f"{host.name}: {takeover_message(path, condarc_keys(current))}")
-        yield StringCommand(keep_backup(path), write_file(path, wanted, inside=prefix))
-        return
-    yield write_file(path, wanted, inside=prefix)
+    # a .condarc from before gpuws (proxy, CA file, envs_dirs) is kept beside it, never dropped silently
+    yield replace_config(host, path, install.get("condarc"), wanted, prefix, condarc_keys)
 
 
 @operation()

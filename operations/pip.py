@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import posixpath
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
 
 from facts.workstation import read  # this run's broad read (one remote command per host)
 from facts.files_state import FileContent
 from facts.pip_env import PipPackages
 
-from .util.commands import MANAGED_HEADER, ROOT_PREFIX, absolute, fail_host, log_diff, same_text, write_file
+from .util.commands import MANAGED_HEADER, ROOT_PREFIX, absolute, fail_host, same_text, write_file
 from .util.pip_conf import CONSTRAINTS_FILE, index_args, render_pip_conf
-from .util.takeover import keep_backup, pip_conf_keys, takeover_message, unmanaged
+from .util.takeover import pip_conf_keys, replace_config
 from .util.pip_plan import describe_satisfied, plan_requirements
 
 
@@ -152,10 +152,5 @@ def config(
     if same_text(current, wanted):
         host.noop(f"{path} up to date")
         return
-    log_diff(host, path, current, wanted)
-    if unmanaged(current):
-        # a pip.conf from before gpuws (proxy, cert): kept beside it, never dropped silently
-        logger.warning(f"{host.name}: {takeover_message(path, pip_conf_keys(current))}")
-        yield StringCommand(keep_backup(path), write_file(path, wanted, inside=env_prefix))
-        return
-    yield write_file(path, wanted, inside=env_prefix)
+    # a pip.conf from before gpuws (proxy, cert) is kept beside it, never dropped silently
+    yield replace_config(host, path, current, wanted, env_prefix, pip_conf_keys)

@@ -7,9 +7,6 @@ way. Its env's pip and setuptools are the interpreter's own: the wheels CPython 
 ``ensurepip`` (lib/python3.11/ensurepip/_bundled), repackaged as py311 conda packages.
 """
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from . import python37
@@ -18,23 +15,8 @@ VERSION = "3.11.7"
 SHORT = "3.11"
 
 
-def prefix() -> Path:
-    if os.environ.get("GPUWS_PY311_PREFIX"):
-        return Path(os.environ["GPUWS_PY311_PREFIX"])
-    if shutil.which("pyenv") is None:
-        raise SystemExit(f"lab build: CPython {VERSION} is needed from pyenv, but `pyenv` is not on PATH "
-                         f"(or set GPUWS_PY311_PREFIX to a CPython {VERSION} prefix)")
-    root = subprocess.run(["pyenv", "root"], check=True, capture_output=True, text=True).stdout.strip()
-    return Path(root) / "versions" / VERSION
-
-
 def require_python311() -> Path:
-    found = prefix()
-    if not (found / f"bin/python{SHORT}").exists():
-        raise SystemExit(f"lab build: CPython {VERSION} not found at {found} — the lab repackages "
-                         f"`$(pyenv root)/versions/{VERSION}` (install it with `pyenv install {VERSION}`, "
-                         "or set GPUWS_PY311_PREFIX)")
-    return found
+    return python37.require_pyenv_python(VERSION, "GPUWS_PY311_PREFIX")
 
 
 def python() -> Path:

@@ -16,23 +16,34 @@ from ..paths import LabPaths
 VERSION = "3.7.16"
 
 
-def prefix() -> Path:
-    if os.environ.get("GPUWS_PY37_PREFIX"):
-        return Path(os.environ["GPUWS_PY37_PREFIX"])
+def pyenv_prefix(version: str, override: str) -> Path:
+    """Where pyenv keeps CPython `version` (the environment variable `override` names another)."""
+    if os.environ.get(override):
+        return Path(os.environ[override])
     if shutil.which("pyenv") is None:
-        raise SystemExit(f"lab build: CPython {VERSION} is needed from pyenv, but `pyenv` is not on PATH "
-                         "(or set GPUWS_PY37_PREFIX to a CPython 3.7.16 prefix)")
+        raise SystemExit(f"lab build: CPython {version} is needed from pyenv, but `pyenv` is not on PATH "
+                         f"(or set {override} to a CPython {version} prefix)")
     root = subprocess.run(["pyenv", "root"], check=True, capture_output=True, text=True).stdout.strip()
-    return Path(root) / "versions" / VERSION
+    return Path(root) / "versions" / version
+
+
+def require_pyenv_python(version: str, override: str) -> Path:
+    """The prefix of CPython `version`, or one line saying how to get it."""
+    found = pyenv_prefix(version, override)
+    short = ".".join(version.split(".")[:2])
+    if not (found / f"bin/python{short}").exists():
+        raise SystemExit(f"lab build: CPython {version} not found at {found} — the lab repackages "
+                         f"`$(pyenv root)/versions/{version}` (install it with `pyenv install {version}`, "
+                         f"or set {override})")
+    return found
+
+
+def prefix() -> Path:
+    return pyenv_prefix(VERSION, "GPUWS_PY37_PREFIX")
 
 
 def require_python37() -> Path:
-    found = prefix()
-    if not (found / "bin/python3.7").exists():
-        raise SystemExit(f"lab build: CPython {VERSION} not found at {found} — the lab repackages "
-                         f"`$(pyenv root)/versions/{VERSION}` (install it with `pyenv install {VERSION}`, "
-                         "or set GPUWS_PY37_PREFIX)")
-    return found
+    return require_pyenv_python(VERSION, "GPUWS_PY37_PREFIX")
 
 
 def build_venv(paths: LabPaths) -> Path:

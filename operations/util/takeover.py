@@ -18,7 +18,10 @@ import yaml
 from pyinfra.api import QuoteString
 from pyinfra.api.command import make_formatted_string_command
 
-from .commands import MANAGED_HEADER
+from pyinfra import logger
+from pyinfra.api import StringCommand
+
+from .commands import MANAGED_HEADER, log_diff, write_file
 
 BACKUP_INFIX = ".gpuws-backup-"
 
@@ -65,3 +68,13 @@ def takeover_message(path: str, keys: list[str]) -> str:
     listed = ", ".join(keys) if keys else "none"
     return (f"{path} was not written by gpuws: kept as {path}{BACKUP_INFIX}<date> (keys: {listed}); "
             "the managed file replaces it, carry over what you need through data")
+
+
+def replace_config(host, path: str, current: str | None, wanted: str, inside: str, keys_of):
+    """The command that writes a managed config file over its current text: shown with --diff; an
+    unmanaged file (`keys_of` names its settings) is first kept as a backup, with one warning line."""
+    log_diff(host, path, current, wanted)
+    if not unmanaged(current):
+        return write_file(path, wanted, inside=inside)
+    logger.warning(f"{host.name}: {takeover_message(path, keys_of(current))}")
+    return StringCommand(keep_backup(path), write_file(path, wanted, inside=inside))
