@@ -19,7 +19,7 @@ from facts.gpu import GpuInfo
 from stacks import driver_satisfies
 
 from .util.commands import fail_host
-from .util.driver_choice import plan_driver
+from .util.driver_choice import installed_branch_problem, plan_driver
 from .util.driver_packages import apt_commands, branch_packages, distro_driver_packages, dnf_commands, with_branch
 from .util.driver_state import (
     installed_driver_version, newer, reboot_pending, running_driver_problem, secure_boot_message,
@@ -116,7 +116,10 @@ def nvidia_driver(
         host.noop(f"driver {loaded} >= {min_version}" + (" (the pinned version)" if version else ""))
         return
 
-    if driver_satisfies(installed, min_version) and (not version or installed == version):
+    # Installed packages of a branch that cannot drive this host's GPUs never load: a reboot would
+    # only end in "driver does not answer", so they are replaced like a missing driver.
+    wrong_branch = installed_branch_problem(info)
+    if driver_satisfies(installed, min_version) and (not version or installed == version) and not wrong_branch:
         # The packages are already there: what is missing is the reboot that loads them.
         now = f"{loaded} is loaded" if loaded else "no NVIDIA module is loaded"
         host.noop(f"driver {installed} installed (>= {min_version}) but {now}: reboot pending")
@@ -124,7 +127,9 @@ def nvidia_driver(
 
     current = installed if downgraded else (loaded or installed)
     if not upgrade:
-        if current and not driver_satisfies(current, min_version):
+        if wrong_branch:
+            why = f"the installed {wrong_branch}"
+        elif current and not driver_satisfies(current, min_version):
             why = f"driver {current} < {min_version} required by {stack_name}"
         elif current:
             why = f"driver {current} runs, not the pinned nvidia_driver_version={version}"
@@ -156,7 +161,8 @@ def nvidia_driver(
         yield fail_host(secure_boot_message(packages))
         return
 
-    logger.info(f"{host.name}: driver {plan.branch} ({', '.join(packages)}): {plan.reason}")
+    replaces = f"; replaces the installed packages ({wrong_branch})" if wrong_branch else ""
+    logger.info(f"{host.name}: driver {plan.branch} ({', '.join(packages)}): {plan.reason}{replaces}")
     # Holds on any driver package (an older branch included) would make apt refuse the upgrade
     # ("held broken packages"): lift them first, the new packages get held again at the end.
     driver_package_names = set(info.get("driver_packages") or {}) | set(packages)

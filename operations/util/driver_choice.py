@@ -158,7 +158,19 @@ def running_branch_problem(info: dict) -> str | None:
     The real driver refuses to load on such a chip, so this is what a report says about a host
     whose nvidia-smi "couldn't communicate with the NVIDIA driver" after a wrong branch went in.
     """
-    version = info.get("driver_version") or _installed(info)
+    return _branch_problem(info.get("driver_version") or _installed(info), info)
+
+
+def installed_branch_problem(info: dict) -> str | None:
+    """One line when the installed driver packages' branch cannot drive a GPU of the host, else None.
+
+    Such packages never load (a student's `apt install nvidia-driver-535` on a Tesla K80 host), so
+    a reboot would not cure the host: the deploy replaces them with a branch that drives the GPU.
+    """
+    return _branch_problem(_installed(info), info)
+
+
+def _branch_problem(version: str | None, info: dict) -> str | None:
     ids = host_pci_ids(info)
     if not version or not ids or version.split(".")[0] not in chips.known_branches():
         return None  # a branch no list here knows (410): nothing to say, rather than a false alarm

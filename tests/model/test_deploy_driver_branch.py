@@ -142,3 +142,22 @@ def test_wsl2_with_a_too_old_windows_driver_fails_with_the_windows_side_message(
     assert_failed_before_any_change(run, "wsl02", (
         "WSL2: Windows NVIDIA driver 411.31 < 418.96 required by tf21; update the Windows NVIDIA driver "
         "to >= 418.96 (on the Windows side, then `wsl --shutdown`)"))
+
+
+def test_an_installed_branch_that_cannot_drive_the_gpu_is_replaced_not_rebooted_into(run_deploy):
+    """A student installed nvidia-driver-535 on a K80 box: 535 never loads on Kepler, so the
+    packages are replaced by 470 (NVIDIA's legacy branch for it) instead of a "reboot pending"."""
+    state = new_state("k80", [TESLA_K80])
+    state["driver"]["packages"] = {name: "535.183.01-0ubuntu1" for name in
+                                   ("nvidia-driver-535", "nvidia-utils-535", "libnvidia-compute-535")}
+    state["driver"]["held"] = ["nvidia-driver-535"]
+    run = run_deploy({"k80": state})
+
+    assert run.returncode == 0, run.describe()
+    [install] = installs(run, "k80")
+    assert install.split()[-1] == "nvidia-driver-470"
+    after = run.states["k80"]["driver"]
+    assert after["loaded"] == "470.256.02" and after["held"] == ["nvidia-driver-470"]
+    assert "nvidia-driver-535" not in after["packages"]
+    assert not any("reboot pending" in line for line in run.host_lines("k80"))
+    assert run_deploy(["k80"]).changed("k80") == []
