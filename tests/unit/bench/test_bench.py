@@ -12,12 +12,12 @@ from pyinfra_testing.util import FakeState, create_host
 from deploys.desired import desired_state
 from operations import conda, pip
 from operations.util.condarc import condarc_preset
-from lab.bench.figures import Scenario, ratios, render
+from lab.bench.figures import NOOP_COMMANDS_TARGET, Scenario, noop_commands, ratios, render, targets
 from lab.bench.floor import (
     condarc_text, conda_create_command, constraints_text, floor_steps, pip_conf_text, pip_install_command,
     verbatim_in_deploy,
 )
-from lab.pyinfra_run import parse
+from lab.pyinfra_run import ROOT, parse
 
 MIRROR = "http://10.250.0.1:8080"
 # The lab's deploy data (lab/inventory.py deploy_data) for a mirror at this address.
@@ -44,9 +44,13 @@ def figures():
     return [
         Scenario("fresh1", "fresh converge", 1, [15.0], {"ws-bench": 22}, "fresh host"),
         Scenario("floor1", "floor (typed over ssh)", 1, [12.0], {"ws-bench": 8}),
-        Scenario("noop1", "no-op (converged)", 1, [1.6, 1.4, 1.5], {"ws-bench": 10}, "median of 3"),
+        Scenario("noop1", "no-op (converged)", 1, [1.6, 1.4, 1.5], {"ws-bench": 3}, "median of 3"),
         Scenario("fresh8", "fresh converge", 8, [60.0], {f"ws{i}": 22 for i in range(8)}),
-        Scenario("noop8", "no-op (converged)", 8, [4.0, 3.0, 3.5], {"ws0": 10, "ws1": 11}),
+        Scenario("noop8", "no-op (converged)", 8, [4.0, 3.0, 3.5], {"ws0": 3, "ws1": 4}),
+        Scenario("noop_si", "no-op, stand-in TF host", 1, [1.5, 1.7, 1.6], {"ws0": 3}),
+        Scenario("noop_tf", "no-op, real TF host", 1, [1.8, 1.7, 2.4], {"ws7": 3}),
+        Scenario("fresh16", "fresh converge", 16, [130.0], {f"ws{i}": 22 for i in range(16)}),
+        Scenario("noop16", "no-op (converged)", 16, [2.9, 3.1, 3.0], {f"ws{i}": 3 for i in range(16)}),
     ]
 
 
@@ -54,22 +58,64 @@ def test_ratios_use_medians():
     values = ratios(figures())
     assert values["fresh converge / floor (1 host)"] == pytest.approx(1.25)
     assert values["no-op 8 hosts / no-op 1 host (wall)"] == pytest.approx(3.5 / 1.5)
+    assert values["no-op 16 hosts / no-op 1 host (wall)"] == pytest.approx(3.0 / 1.5)
+    assert values["no-op real-TF host / stand-in host (wall)"] == pytest.approx(1.8 / 1.6)
     assert values["fresh converge 8 hosts / 1 host (wall)"] == pytest.approx(4.0)
+    assert values["fresh converge 16 hosts / 1 host (wall)"] == pytest.approx(130.0 / 15.0)
     assert ratios(figures()[:1])["fresh converge / floor (1 host)"] is None
 
 
-def test_table_has_one_row_per_scenario_then_the_ratios():
+def test_targets_are_judged_on_the_measured_figures():
+    found = {t.label: t for t in targets(figures())}
+    commands = found["converged no-op: remote commands per host (most of any no-op row)"]
+    assert (commands.value, commands.limit, commands.met) == (4, NOOP_COMMANDS_TARGET, True)  # noop8's ws1
+    assert found["fresh converge / floor (1 host)"].met is False        # 1.25 > 1.10
+    assert found["no-op 8 hosts / no-op 1 host (wall)"].met is False    # 2.33 > 1.5
+    assert found["no-op 16 hosts / no-op 1 host (wall)"].met is True    # 2.00 <= 2.0: at the limit is met
+    assert found["no-op real-TF host / stand-in host (wall)"].met is True  # 1.125 <= 1.2
+    assert len(found) == 5  # the fresh-converge scaling ratios are figures without a target
+    partial = {t.label: t for t in targets(figures()[:3])}
+    assert partial["no-op 16 hosts / no-op 1 host (wall)"].met is None
+    assert partial["no-op 16 hosts / no-op 1 host (wall)"].line().endswith("not measured")
+
+
+def test_noop_commands_count_only_noop_rows():
+    assert noop_commands(figures()) == 4
+    assert noop_commands([figures()[0]]) is None  # a fresh converge's 22 commands are no no-op
+    many = figures() + [Scenario("noop_x", "no-op", 1, [1.0], {"h": 10})]
+    assert next(t for t in targets(many) if t.unit == "").line().endswith(": 10: NOT MET")
+
+
+def test_table_has_one_row_per_scenario_then_the_ratios_and_targets():
     text = render(figures(), ["floor steps: ..."])
     lines = text.splitlines()
     assert [c.strip() for c in lines[0].split("|")] == ["scenario", "hosts", "wall s", "remote commands/host", "note"]
-    rows = [[c.strip() for c in line.split("|")] for line in lines[2:7]]
+    rows = [[c.strip() for c in line.split("|")] for line in lines[2:11]]
     assert rows[0] == ["fresh converge", "1", "15.00", "22", "fresh host"]
-    assert rows[2][:4] == ["no-op (converged)", "1", "1.50", "10"]
-    assert rows[4][:4] == ["no-op (converged)", "8", "3.50", "10-11"]  # differing hosts: a range
+    assert rows[2][:4] == ["no-op (converged)", "1", "1.50", "3"]
+    assert rows[4][:4] == ["no-op (converged)", "8", "3.50", "3-4"]  # differing hosts: a range
+    assert rows[6][:4] == ["no-op, real TF host", "1", "1.80", "3"]
+    assert rows[8][:4] == ["no-op (converged)", "16", "3.00", "3"]
+    assert lines[11] == ""
     assert "fresh converge / floor (1 host): 1.25x" in lines
     assert "no-op 8 hosts / no-op 1 host (wall): 2.33x" in lines
+    assert "no-op real-TF host / stand-in host (wall): 1.12x" in lines
+    assert "targets (issue 11; ratios from this run):" in lines
+    assert "  converged no-op: remote commands per host (most of any no-op row) <= 4: 4: met" in lines
+    assert "  fresh converge / floor (1 host) <= 1.10x: 1.25x: NOT MET" in lines
+    assert "  no-op 16 hosts / no-op 1 host (wall) <= 2.00x: 2.00x: met" in lines
     assert lines[-1] == "floor steps: ..."
     json.dumps([s.as_json() for s in figures()])  # --json can print them
+    json.dumps([t.as_json() for t in targets(figures())])
+
+
+def test_bench16_spec_is_sixteen_lean_identical_hosts():
+    from lab.spec import load
+
+    hosts = load(ROOT / "lab/specs/bench16.yaml").hosts
+    assert len(hosts) == 16 and len({h.name for h in hosts}) == 16
+    assert {(h.driver, h.disk_mib, len(h.gpus)) for h in hosts} == {(hosts[0].driver, hosts[0].disk_mib, 1)}
+    assert hosts[0].disk_mib <= 4096  # sixteen tmpfs disks on a shared machine
 
 
 def _deploy_commands(op, facts, **kwargs) -> list[str]:
