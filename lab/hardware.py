@@ -8,7 +8,7 @@ PCI bus and GPU firmware would tell; nothing else on a lab host describes the GP
 import hashlib
 import shlex
 
-from .spec import HostSpec
+from .spec import WSL2_KERNEL_RELEASE, HostSpec
 
 NVIDIA_VENDOR = "0x10de"
 VGA_CLASS = "0x030000"
@@ -37,7 +37,12 @@ def hardware_conf(host: HostSpec) -> str:
             f"GPU{index}_PCI_BUS_ID=00000000:{bus:02X}:00.0",
             f"GPU{index}_UUID={_uuid(host.name, index)}",
         ]
-        pci.append(f"0000:{bus:02x}:00.0,{NVIDIA_VENDOR},{gpu.pci_device_id},{VGA_CLASS}")
+        if not host.wsl2:  # WSL2 reaches the GPU through /dev/dxg, not a PCI device in the VM
+            pci.append(f"0000:{bus:02x}:00.0,{NVIDIA_VENDOR},{gpu.pci_device_id},{VGA_CLASS}")
     lines.append(f"SECURE_BOOT={1 if host.secure_boot else 0}")
+    if host.wsl2:
+        # STAND-IN WSL2: boot.sh makes /dev/dxg and the Microsoft kernel release (uname stand-in,
+        # /proc/sys/kernel/osrelease); the Windows driver is "loaded" from boot on.
+        lines += ["WSL2=1", f"KERNEL_RELEASE={WSL2_KERNEL_RELEASE}", f"WINDOWS_DRIVER={host.windows_driver}"]
     lines.append(f"PCI_DEVICES={shlex.quote(' '.join(pci))}")
     return "\n".join(lines) + "\n"

@@ -11,6 +11,10 @@ YAML, a mapping with ``hosts:`` (a list). Per host:
   disk_mib           size of the host's writable layer; a full disk is simulated by a small one
                      (default 16384)
   secure_boot        true: Secure Boot on; the unsigned stand-in module is refused (default false)
+  wsl2               true: a WSL2-like host (STAND-IN): /dev/dxg, a Microsoft kernel release,
+                     nvidia-smi and libcuda.so.1 of the Windows driver in /usr/lib/wsl/lib, no
+                     Linux driver (``driver`` must be none) (default false)
+  windows_driver     the Windows NVIDIA driver version a wsl2 host sees ("551.61"); required there
 See lab/README.md for an example.
 """
 
@@ -39,6 +43,8 @@ PCI_DEVICE_IDS = {
     "GeForce RTX 5090": "0x2b85",
 }
 DEFAULT_DISK_MIB = 16384
+# A real WSL2 kernel release (Microsoft's WSL2-Linux-Kernel, linux-msft-wsl-5.15.153.1).
+WSL2_KERNEL_RELEASE = "5.15.153.1-microsoft-standard-WSL2"
 DEFAULT_CONDA_PREFIX = "/opt/miniconda3"  # the deploy's default conda_prefix
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}$")
 
@@ -64,6 +70,8 @@ class HostSpec:
     unreachable: bool = False
     disk_mib: int = DEFAULT_DISK_MIB
     secure_boot: bool = False
+    wsl2: bool = False
+    windows_driver: str | None = None
 
     def as_data(self) -> dict:
         return {
@@ -71,7 +79,7 @@ class HostSpec:
                       "compute_capability": g.compute_capability} for g in self.gpus],
             "driver": self.driver, "conda_prefix": self.conda_prefix,
             "unreachable": self.unreachable, "disk_mib": self.disk_mib,
-            "secure_boot": self.secure_boot,
+            "secure_boot": self.secure_boot, "wsl2": self.wsl2, "windows_driver": self.windows_driver,
         }
 
 
@@ -111,6 +119,14 @@ def _host(raw: dict, index: int, branches) -> HostSpec:
     driver = None if driver in (None, False, "none", "") else str(driver)
     if driver is not None and driver not in branches:
         raise SpecError(f"{where}: driver {driver!r} is not a lab branch (choose one of {', '.join(branches)} or none)")
+    wsl2 = bool(raw.get("wsl2", False))
+    windows_driver = str(raw["windows_driver"]) if raw.get("windows_driver") else None
+    if wsl2 and (driver is not None or windows_driver is None
+                 or not re.fullmatch(r"\d{3}\.\d{2}(\.\d+)?", windows_driver)):
+        raise SpecError(f"{where}: a wsl2 host has no Linux driver (driver: none) and needs windows_driver, "
+                        "a Windows NVIDIA driver version such as \"551.61\"")
+    if windows_driver and not wsl2:
+        raise SpecError(f"{where}: windows_driver is for wsl2 hosts only")
     conda = raw.get("conda", False)
     conda_prefix = DEFAULT_CONDA_PREFIX if conda is True else (str(conda) if conda else None)
     return HostSpec(
@@ -121,6 +137,8 @@ def _host(raw: dict, index: int, branches) -> HostSpec:
         unreachable=bool(raw.get("unreachable", False)),
         disk_mib=int(raw.get("disk_mib", DEFAULT_DISK_MIB)),
         secure_boot=bool(raw.get("secure_boot", False)),
+        wsl2=wsl2,
+        windows_driver=windows_driver,
     )
 
 
