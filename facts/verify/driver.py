@@ -1,6 +1,8 @@
 """Layer "driver": the NVIDIA driver answers, through NVML (pynvml) where importable, else
 nvidia-smi. Either one must list at least one GPU."""
 
+import os
+import shutil
 import subprocess
 import warnings
 
@@ -34,9 +36,22 @@ def driver_via_nvml(pynvml):
     return {"source": "NVML", "driver_version": version, "gpus": names}
 
 
+# Inside WSL2 the Windows driver's tools live here, not on PATH
+# (https://docs.nvidia.com/cuda/wsl-user-guide/index.html).
+WSL_SMI = "/usr/lib/wsl/lib/nvidia-smi"
+
+
+def smi_path():
+    """nvidia-smi on PATH, else WSL2's (a plain name when neither is there: the error says so)."""
+    found = shutil.which("nvidia-smi")
+    if found is None and os.path.exists(WSL_SMI):
+        return WSL_SMI
+    return found or "nvidia-smi"
+
+
 def driver_via_smi():
     """{"source", "driver_version", "gpus"} from nvidia-smi's query output."""
-    command = ["nvidia-smi", "--query-gpu=index,name,driver_version", "--format=csv,noheader"]
+    command = [smi_path(), "--query-gpu=index,name,driver_version", "--format=csv,noheader"]
     try:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         output = text(process.communicate()[0])

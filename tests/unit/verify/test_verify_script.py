@@ -410,3 +410,17 @@ def test_a_layer_that_crashes_inside_the_shipped_program_still_ends_in_a_verdict
     verdict = json.loads(completed.stdout)
     assert verdict["layers"] == [{"name": "driver", "ok": False,
                                   "detail": "unexpected ZeroDivisionError: division by zero"}]
+
+
+def test_inside_wsl2_nvidia_smi_is_found_beside_the_windows_driver(monkeypatch):
+    # WSL2 keeps the Windows driver's nvidia-smi in /usr/lib/wsl/lib, off PATH
+    from facts.verify import driver
+
+    monkeypatch.setattr(driver.shutil, "which", lambda name: None)
+    monkeypatch.setattr(driver.os.path, "exists", lambda path: path == "/usr/lib/wsl/lib/nvidia-smi")
+    assert driver.smi_path() == "/usr/lib/wsl/lib/nvidia-smi"
+    monkeypatch.setattr(driver.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    assert driver.smi_path() == "/usr/bin/nvidia-smi"
+    monkeypatch.setattr(driver.shutil, "which", lambda name: None)
+    monkeypatch.setattr(driver.os.path, "exists", lambda path: False)
+    assert driver.smi_path() == "nvidia-smi"  # the OSError then says "no nvidia-smi on PATH"
