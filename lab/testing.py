@@ -53,11 +53,11 @@ def leftovers(paths: LabPaths) -> list[str]:
     """What a stopped lab must not leave behind: namespaces, mounts, processes."""
     found = [f"netns {n}" for n in network.lab_namespaces()]
     with open("/proc/self/mounts") as mounts:
-        found += [f"mount {line.split()[1]}" for line in mounts if str(paths.root) in line.split()[1]]
+        found += [f"mount {line.split()[1]}" for line in mounts if (line.split()[1] + "/").startswith(str(paths.root) + "/")]
     out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
     for line in out.splitlines():
         pid, stat, args = line.split(None, 2)
-        if "Z" not in stat and str(paths.root) in args and ("supervise.sh" in args or str(paths.mirror) in args):
+        if "Z" not in stat and (str(paths.root) + "/") in args and ("supervise.sh" in args or str(paths.mirror) in args):
             found.append(f"process {pid} {args}")
     return found
 

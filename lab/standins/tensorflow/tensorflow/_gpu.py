@@ -1,6 +1,7 @@
 """GPU discovery, in TF 2.1's order and with its log lines (stream_executor / gpu_device)."""
 import ctypes
 import datetime
+import glob
 import os
 import sys
 
@@ -27,8 +28,18 @@ def log(level, source, message):
 SYSTEM_DIRS = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"]
 
 
+def _configured_dirs():
+    """The directories /etc/ld.so.conf.d/*.conf adds to the loader's cache (as WSL2's ld.wsl.conf
+    adds /usr/lib/wsl/lib); `include` lines and comments are skipped."""
+    dirs = []
+    for conf in sorted(glob.glob("/etc/ld.so.conf.d/*.conf")):
+        with open(conf) as handle:
+            dirs += [line.strip() for line in handle if line.strip().startswith("/")]
+    return dirs
+
+
 def _locate(name):
-    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d] + SYSTEM_DIRS
+    dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d] + _configured_dirs() + SYSTEM_DIRS
     for directory in dirs:
         candidate = os.path.join(directory, name)
         if os.path.exists(candidate):
