@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 @dataclass
 class Scenario:
-    key: str                    # fresh1, floor1, noop1, fresh8, noop8, fresh16, noop16, noop_si, noop_tf
+    key: str                    # fresh1, floor1, noop1, fresh8, noop8, noop16, noop_si, noop_tf
     name: str                   # what the table prints
     hosts: int
     seconds: list[float]        # one wall time per repeat
@@ -41,7 +41,6 @@ RATIOS = (
     ("no-op 16 hosts / no-op 1 host (wall)", "noop16", "noop1", 2.0),
     ("no-op real-TF host / stand-in host (wall)", "noop_tf", "noop_si", 1.2),
     ("fresh converge 8 hosts / 1 host (wall)", "fresh8", "fresh1", None),
-    ("fresh converge 16 hosts / 1 host (wall)", "fresh16", "fresh1", None),
 )
 # A converged no-op: at most this many remote commands per host (counted from pyinfra --debug).
 NOOP_COMMANDS_TARGET = 4
