@@ -36,14 +36,17 @@ COMPUTE_LAYERS = ("ptx_compute", "compute")
 QUIET_LAYERS = "driver,cuda_driver,libraries,tensorflow"
 
 # What a verdict was taken of, with shell tools only (no python start): the loaded driver and the
-# boot, the env's conda records and pip distributions (names, sizes, times), the CUDA hook files,
+# boot, the env's conda records and pip distributions (names, inodes, sizes, times), the CUDA hook files,
 # and the verification program's own hash ($2). POSIX sh; cksum is in every coreutils/busybox.
 FINGERPRINT_SH = r"""
 gpuws_fingerprint() {
     {
         cat /proc/driver/nvidia/version /proc/sys/kernel/random/boot_id
-        ls -ln "$1/conda-meta"
-        ls -dln "$1"/lib/python*/site-packages/*.dist-info "$1"/lib/python*/site-packages/*.egg-info
+        # inode numbers and full timestamps: a package removed and put back within the same minute
+        # is a new state (GNU ls; elsewhere the plain long listing)
+        ls -lni --full-time "$1/conda-meta" || ls -lni "$1/conda-meta"
+        ls -dlni --full-time "$1"/lib/python*/site-packages/*.dist-info "$1"/lib/python*/site-packages/*.egg-info \
+            || ls -dlni "$1"/lib/python*/site-packages/*.dist-info "$1"/lib/python*/site-packages/*.egg-info
         cat "$1/etc/conda/activate.d/gpuws-cuda.sh" "$1/etc/conda/deactivate.d/gpuws-cuda.sh"
         printf '%s
 ' "$2"
