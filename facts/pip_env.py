@@ -4,9 +4,18 @@ The module is not called `pip.py`: pyinfra-testing keys facts by the last module
 pyinfra already has `pip.PipPackages` (pip freeze based: it drops local versions such as
 `2.1.0+cu101` and conda's `name @ file://` lines, and compares unnormalised names).
 
-Command: `PYTHON -m pip list --format=json --disable-pip-version-check`. JSON output exists since
-pip 9 (the lab's envs have pip 20.0.2); `pip list` reports every distribution the interpreter
-imports from, conda-installed ones included, with the version as the distribution declares it.
+Two ways to read it, both reporting every distribution the interpreter imports from (conda-installed
+ones included) with the version as the distribution declares it:
+
+- In a conda env (``ENV/conda-meta/python-*.json`` beside ``ENV/bin/python``), no Python is started:
+  the ``Name:`` and ``Version:`` headers of each distribution's metadata are read the way pip's own
+  listing finds them (PEP 376/PEP 566 ``*.dist-info/METADATA``, setuptools ``*.egg-info``, eggs),
+  in ``ENV/lib/pythonX.Y/site-packages`` and then in the folders its ``.pth`` files add (what
+  ``python -I`` puts on sys.path; the user site is off). Starting the interpreter and importing pip
+  cost a quarter of a CPU second per host and run, more than all the other reads of a no-op
+  together; the interpreter's version comes from conda's record of python.
+- Any other interpreter (a venv, the system python): ``PYTHON -I -m pip list --format=json``
+  (JSON output exists since pip 9), which also covers layouts the scan does not know.
 """
 
 from __future__ import annotations
@@ -47,9 +56,30 @@ def parse_pip_list_json(text: str) -> dict[str, str]:
     raise ValueError("no JSON list in pip's output")
 
 
+def parse_distributions(lines: list[str]) -> dict[str, str]:
+    """
+    Parse the metadata scan's ``NAME VERSION`` lines into ``{pep503_name: version}``.
+
+    + lines: one distribution a line, in sys.path order; the first of a name wins, as on import
+
+    **Example:**
+
+    .. code:: python
+
+        parse_distributions(["Keras_Applications 1.0.8", "tensorflow-gpu 2.1.0"])
+    """
+    found: dict[str, str] = {}
+    for line in lines:
+        name, _, version = line.strip().partition(" ")
+        if name and version:
+            found.setdefault(normalize_name(name), version.strip())
+    return found
+
+
 def parse_python_version(text: str) -> str | None:
-    """``Python 3.7.16`` (what ``python -V`` prints) -> ``3.7.16``; None otherwise."""
-    match = re.search(r"Python (\d+\.\d+(?:\.\d+)?\S*)", text or "")
+    """``Python 3.7.16`` (what ``python -V`` prints) or ``python-3.7.16-h0371630_0.json`` (conda's
+    record of it) -> ``3.7.16``; None otherwise."""
+    match = re.search(r"[Pp]ython[ -](\d+\.\d+(?:\.\d+)?[^\s-]*)", text or "")
     return match.group(1) if match else None
 
 
@@ -64,7 +94,42 @@ case "$PY" in
         fi ;;
     *) if command -v "$PY" >/dev/null 2>&1; then found=yes; fi ;;
 esac
-if [ -n "$found" ]; then
+_record=
+case "$PY" in */*) for _r in "${PY%/*/*}"/conda-meta/python-[0-9]*.json; do [ -f "$_r" ] && _record=$_r; done ;; esac
+if [ -n "$found" ] && [ -n "$_record" ]; then
+    # a conda env: its distributions' metadata, read without starting Python
+    _v=${_record##*/python-}; _v=${_v%%-*}
+    SP="${PY%/*/*}/lib/python$(printf '%s' "$_v" | cut -d. -f1,2)/site-packages"
+    printf '@@section conda_python rc=0\n%s\n' "${_record##*/}"
+    # site-packages, then the folders its .pth files add to sys.path (lines that are neither
+    # comments nor `import` statements), as site.py reads them: relative unless absolute
+    _dirs=$(printf '%s\n' "$SP"
+        for _f in "$SP"/*.pth; do
+            [ -f "$_f" ] || continue
+            while IFS= read -r _l || [ -n "$_l" ]; do
+                case "$_l" in ''|'#'*|'import'[[:blank:]]*) continue ;; /*) ;; *) _l="$SP/$_l" ;; esac
+                if [ -d "$_l" ]; then printf '%s\n' "$_l"; fi
+            done < "$_f"
+        done)
+    set --
+    while IFS= read -r D; do
+        for _m in "$D"/*.dist-info/METADATA "$D"/*.egg-info/PKG-INFO "$D"/*.egg-info "$D"/EGG-INFO/PKG-INFO; do
+            if [ -f "$_m" ]; then set -- "$@" "$_m"; fi
+        done
+    done <<GPUWS_DIRS
+$_dirs
+GPUWS_DIRS
+    echo '@@section distributions rc=0'
+    # each file's first Name: and Version: headers (the headers end at the first empty line)
+    if [ $# -gt 0 ]; then
+        awk 'FNR == 1 { if (n != "") print n " " v; n = ""; v = ""; h = 1 }
+             { sub(/\r$/, "") }
+             $0 == "" { h = 0 }
+             h && n == "" && /^Name:/ { n = $0; sub(/^Name:[ \t]*/, "", n) }
+             h && v == "" && /^Version:/ { v = $0; sub(/^Version:[ \t]*/, "", v) }
+             END { if (n != "") print n " " v }' "$@"
+    fi
+elif [ -n "$found" ]; then
     run_section version "$PY" -V
     run_section pip_list "$PY" -I -m pip list --format=json --disable-pip-version-check
 fi
@@ -108,6 +173,14 @@ class PipPackages(FactBase):
         result = self.default()
         if "unsafe" in sections:
             result["unsafe"] = [line for line in sections["unsafe"].lines if line.strip()]
+        if "conda_python" in sections:
+            result["present"] = True
+            result["python"] = parse_python_version(sections["conda_python"].text)
+            result["packages"] = parse_distributions(sections["distributions"].lines
+                                                     if "distributions" in sections else [])
+            if "pip" not in result["packages"]:  # what `python -m pip` would say
+                result["error"] = "No module named pip (no pip distribution in the env)"
+            return result
         if "version" not in sections:
             return result
         result["present"] = True

@@ -225,16 +225,18 @@ def conda_packages(state: dict, env_prefix: str, prefix: str | None = None) -> l
 
 
 def pip_packages(state: dict, python: str) -> list[str]:
-    """The output of facts.pip_env.PipPackages: `python -V` and `pip list --format=json`."""
+    """The output of facts.pip_env.PipPackages in a conda env: conda's record of python and the
+    metadata scan's NAME VERSION lines (pip itself is a conda package of the env)."""
     env = env_by_prefix(state, python.rsplit("/bin/", 1)[0])
     if python_of(env) is None:
         return [END_MARKER]
     owner = state.get("owners", {}).get(python)
     if owner and (owner[0] != 0 or int(owner[1], 8) & 0o022):  # the fact's find: python not started
         return section("unsafe", 1, [python]) + [END_MARKER]
-    listing = [{"name": name, "version": version} for name, version in sorted(env["pip"].items())]
-    return (section("version", 0, [f"Python {python_of(env)}"])
-            + section("pip_list", 0, [json.dumps(listing)]) + [END_MARKER])
+    version, build = env["conda"]["python"]
+    listing = [f"{name} {version}" for name, version in sorted({"pip": "20.0.2", **env["pip"]}.items())]
+    return (section("conda_python", 0, [f"python-{version}-{build}.json"])
+            + section("distributions", 0, listing) + [END_MARKER])
 
 
 def system_cuda(state: dict) -> list[str]:

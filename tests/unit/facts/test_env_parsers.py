@@ -22,7 +22,13 @@ from facts.cuda import (
 )
 from facts.files_state import FileContent, FileTexts
 from facts.host import FreeDisk, parse_df
-from facts.pip_env import PipPackages, normalize_name, parse_pip_list_json, parse_python_version
+from facts.pip_env import (
+    PipPackages,
+    normalize_name,
+    parse_distributions,
+    parse_pip_list_json,
+    parse_python_version,
+)
 
 
 def run_fact(fact_class, env=None, **kwargs):
@@ -245,6 +251,13 @@ def test_python_version():
     assert parse_python_version("Python 3.7.16") == "3.7.16"
     assert parse_python_version("Python 2.7.18\n") == "2.7.18"
     assert parse_python_version("sh: python: not found") is None
+    assert parse_python_version("python-3.7.16-h0371630_0.json") == "3.7.16"  # conda's record
+    assert parse_python_version("python-3.13.0rc1-h9ebbce0_100_cp313.json") == "3.13.0rc1"
+
+
+def test_parse_distributions_first_on_path_wins():
+    assert parse_distributions(["Keras_Applications 1.0.8", "six 1.17.0", "six 1.10.0", "broken", ""]) == \
+        {"keras-applications": "1.0.8", "six": "1.17.0"}
 
 
 def make_distributions(site: Path):
@@ -292,6 +305,68 @@ def test_pip_packages_real_pip(tmp_path, python):
     assert packages["typing-extensions"] == "3.7.4.3"
     assert packages["tensorflow-gpu"] == "2.1.0+cu101"
     assert "pip" in packages
+
+
+def as_conda_env(env_python: str) -> Path:
+    """Turn the venv of `env_python` into what the fact takes for a conda env (conda's record of
+    python), its interpreter replaced by a tripwire: the fact must read it without starting it."""
+    python = Path(env_python)
+    version = subprocess.run([env_python, "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    meta = python.parent.parent / "conda-meta"
+    meta.mkdir()
+    (meta / f"python-{version}-h0371630_0.json").write_text("{}")
+    tripwire = python.parent.parent / "STARTED"
+    python.unlink()
+    python.write_text(f"#!/bin/sh\ntouch '{tripwire}'\nexit 1\n")
+    python.chmod(0o755)
+    return tripwire
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+def test_pip_packages_of_a_conda_env_read_without_starting_python(tmp_path, python):
+    env_python = env_with_distributions(tmp_path, python)
+    listed = run_fact(PipPackages, python=env_python)  # the real pip's listing, before the change
+    tripwire = as_conda_env(env_python)
+    result = run_fact(PipPackages, python=env_python)
+    assert not tripwire.exists()
+    assert result["present"] is True and result["error"] is None
+    assert result["python"] == listed["python"] and result["packages"] == listed["packages"]
+
+
+def test_pip_packages_scan_of_a_conda_env(tmp_path):
+    """What the scan reads: .dist-info, .egg-info folders and files, eggs and folders that .pth
+    files add (relative or absolute; comments and import lines skipped), CRLF metadata, the first
+    of a name on the path; no pip distribution is the error pip would give."""
+    env = tmp_path / "env"
+    site = env / "lib" / "python3.7" / "site-packages"
+    site.mkdir(parents=True)
+    (env / "bin").mkdir()
+    (env / "bin" / "python").write_text(f"#!/bin/sh\ntouch '{env}/STARTED'\n")
+    (env / "bin" / "python").chmod(0o755)
+    (env / "conda-meta").mkdir()
+    (env / "conda-meta" / "python-3.7.16-h0371630_0.json").write_text("{}")
+    (env / "conda-meta" / "python-dateutil-2.8.2-pyhd3eb1b0_0.json").write_text("{}")  # not python's
+    def metadata(path, name, version, crlf=False):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: x\n\nName: not-a-header\n"
+        path.write_text(text.replace("\n", "\r\n") if crlf else text)
+    metadata(site / "six-1.17.0.dist-info" / "METADATA", "six", "1.17.0")
+    metadata(site / "wrapt-1.11.2-py3.7.egg-info" / "PKG-INFO", "wrapt", "1.11.2", crlf=True)
+    metadata(site / "termcolor-1.1.0-py3.7.egg-info", "termcolor", "1.1.0")  # distutils: a file
+    metadata(tmp_path / "src" / "gpuws_demo.egg-info" / "PKG-INFO", "gpuws-demo", "0.1.dev0")  # develop
+    metadata(site / "astor-0.8.1-py3.7.egg" / "EGG-INFO" / "PKG-INFO", "astor", "0.8.1")
+    metadata(tmp_path / "older" / "six-1.10.0.dist-info" / "METADATA", "six", "1.10.0")
+    (site / "easy-install.pth").write_text(f"# eggs\n./astor-0.8.1-py3.7.egg\n{tmp_path / 'src'}\n"
+                                           f"import sys; sys.__plainlist = 1\n\n{tmp_path / 'older'}\n/no/such/dir\n")
+    result = run_fact(PipPackages, python=str(env / "bin" / "python"))
+    assert not (env / "STARTED").exists()
+    assert result == {"present": True, "python": "3.7.16", "unsafe": [],
+                      "error": "No module named pip (no pip distribution in the env)",
+                      "packages": {"six": "1.17.0", "wrapt": "1.11.2", "termcolor": "1.1.0", "astor": "0.8.1",
+                                   "gpuws-demo": "0.1.dev0"}}
+    metadata(site / "pip-20.0.2.dist-info" / "METADATA", "pip", "20.0.2")
+    assert run_fact(PipPackages, python=str(env / "bin" / "python"))["error"] is None
 
 
 def test_pip_packages_absent_interpreter_and_no_pip(tmp_path):
