@@ -15,19 +15,25 @@ sticky bit keeps others from renaming what they do not own (chmod(1), "restricte
 from __future__ import annotations
 
 # POSIX sh. `$_uid` is the user the commands run as (root under sudo). `own` lines are the prefix's
-# paths given by the caller (globs that match nothing are left out by `-e`), `parent` lines the
-# folders above its first argument; stat -L judges what a symlink points to (bin/python is one).
+# paths given by the caller (a glob that matches nothing stays a word stat cannot find: no line),
+# `parent` lines the folders above its first argument; stat -L judges what a symlink points to
+# (bin/python is one). One stat for each kind: a stat per path cost a process per path (about 30
+# for a prefix with one env) on every run.
 OWNER_PART = r"""
-gpuws_owners() {
-    printf '@@section uid rc=0\n%s\n@@section owners rc=0\n' "$(id -u)"
-    case $1 in /*) _d=$1 ;; *) _d= ;; esac
+gpuws_parents() {
+    case $1 in /*) _d=$1 ;; *) return 0 ;; esac
+    set --
     while [ -n "$_d" ] && [ "$_d" != / ]; do
         _d=${_d%/*}
-        stat -L -c 'parent %u %a %U %n' "${_d:-/}" 2>/dev/null
+        set -- "$@" "${_d:-/}"
     done
-    for _f in "$@"; do
-        if [ -e "$_f" ]; then stat -L -c 'own %u %a %U %n' "$_f" 2>/dev/null; fi
-    done
+    if [ $# -gt 0 ]; then stat -L -c 'parent %u %a %U %n' -- "$@" 2>/dev/null; fi
+}
+gpuws_owners() {
+    printf '@@section uid rc=0\n%s\n@@section owners rc=0\n' "$(id -u)"
+    gpuws_parents "$1"
+    stat -L -c 'own %u %a %U %n' -- "$@" 2>/dev/null
+    return 0
 }
 """
 
