@@ -26,8 +26,9 @@ from pyinfra.api import deploy
 from packaging.version import InvalidVersion, Version
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys import offline, settings
+from deploys import controller_speed, offline, settings
 from facts import workstation as workstation_state
+from facts.bundle import BundleFiles
 from facts.conda import CondaInstall, CondaPackages
 from facts.files_state import FileContent, FileTexts
 from facts.gpu import GpuInfo, compute_capability_for
@@ -40,6 +41,8 @@ from operations.util.commands import env_prefix_of
 from operations.util.condarc import condarc_preset
 from stacks import gpu_support
 from operations.util.miniconda import PROFILE_HOOK_PATH
+
+controller_speed.apply()  # pyinfra's per-operation bookkeeping, cheaper (deploys/controller_speed.py)
 
 
 def windows_min_driver(cfg: dict) -> str | None:
@@ -91,12 +94,15 @@ def offline_bundle(cfg: dict, held: dict):
     + cfg: the validated data (`bundle`, `bundle_dest`)
     + held: deploys/offline.load(): the bundle's manifest and the files a host must hold
     """
+    # what the host holds of it is read in the run's one broad read, with the other planned facts
+    fingerprint = held["manifest"]["fingerprint"]
+    workstation_state.plan(host, [(BundleFiles, bundle.held_files_read(cfg["bundle_dest"], fingerprint))])
     bundle.synced(
         name="Bundle on the host",
         src=cfg["bundle"],
         dest=cfg["bundle_dest"],
         files=held["files"],
-        fingerprint=held["manifest"]["fingerprint"],
+        fingerprint=fingerprint,
     )
 
 

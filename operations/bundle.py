@@ -17,6 +17,7 @@ from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.api.command import make_formatted_string_command
 
 from facts.bundle import STAMP, BundleFiles
+from facts.workstation import read  # this run's broad read (one remote command per host)
 
 from .util.commands import absolute, write_file
 
@@ -25,6 +26,11 @@ from .util.commands import absolute, write_file
 # from this login; the uploads and this folder must stay the login's.
 STAGE = ".gpuws-bundle-upload"
 AS_LOGIN = {"_sudo": False, "_doas": False, "_su_user": None}
+
+
+def held_files_read(dest: str, fingerprint: str) -> dict:
+    """The arguments `synced` reads `BundleFiles` with, for a deploy to plan that read."""
+    return {"path": absolute(dest, "bundle destination"), "fingerprint": fingerprint}
 
 
 @operation()
@@ -49,7 +55,7 @@ def synced(src: str, dest: str, files: list, fingerprint: str):
         )
     """
     dest = absolute(dest, "bundle destination")
-    held = host.get_fact(BundleFiles, path=dest, fingerprint=fingerprint)
+    held = read(BundleFiles, **held_files_read(dest, fingerprint))
     hashes = held.get("sha256") or {}
     missing = [
         entry for entry in files
