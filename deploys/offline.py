@@ -7,6 +7,7 @@ the only `defaults`, and pip with --no-index --find-links. Nothing else is fetch
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import lru_cache
 
@@ -33,7 +34,7 @@ def load(path: str, stack_name: str) -> dict:
             f"data bundle={path!r} was built for stack {manifest['stack']['name']}, not {stack_name}: "
             f"build one with python -m tools.bundle {stack_name} --platform linux-64 --out DIR"
         )
-    problems = bundle_manifest.verify(path)
+    problems = bundle_manifest.verify(path, remember=verified_record(path))
     if problems:
         raise PyinfraError(f"data bundle={path!r} is damaged ({problems[0]}); rebuild it with python -m tools.bundle")
     files = push_list(path, manifest)
@@ -43,6 +44,15 @@ def load(path: str, stack_name: str) -> dict:
         f"upstream bytes fetched for the whole fleet: {upstream} (one bundle, whatever the number of hosts)"
     )
     return {"manifest": manifest, "files": files, "upstream_bytes": upstream}
+
+
+def verified_record(path: str) -> str:
+    """Where the controller keeps the last sound check of the bundle at `path`: the user's cache
+    ($XDG_CACHE_HOME or ~/.cache), not the bundle folder, which may be read-only media. Without it
+    every run would read the whole bundle (half a gigabyte for tf21) before touching a host."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    key = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:16]
+    return os.path.join(cache, "gpuws", "bundles-verified", f"{key}.json")
 
 
 # The channel index files conda reads next to the packages (derived: rebuilt by each bundle run,

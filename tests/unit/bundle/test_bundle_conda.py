@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -114,6 +115,24 @@ def test_corrupted_file_is_downloaded_again(tmp_path, tiny_stack, upstream, inst
     assert sha256(target) == entry["sha256"]
     assert not list(out.rglob("*.partial"))
     assert manifest.verify(out) == []
+
+
+def test_a_remembered_sound_check_is_reused_until_a_file_changes(tmp_path, tiny_stack, upstream, installer,
+                                                                  monkeypatch):
+    out, record = tmp_path / "bundle", str(tmp_path / "cache" / "verified.json")
+    build.run(options(out, upstream, installer, tiny_stack))
+    assert manifest.verify(out, remember=record) == []  # reads every byte, then remembers
+    read = []
+    real_digest = manifest.file_digest
+    monkeypatch.setattr(manifest, "file_digest", lambda path, *a: read.append(path) or real_digest(path, *a))
+    assert manifest.verify(out, remember=record) == [] and read == [str(out / manifest.MANIFEST)]
+    entry = next(e for e in manifest.files(manifest.load(out), "conda") if e["name"] == "cudnn")
+    target = out / entry["path"]
+    stat = target.stat()
+    target.write_bytes(b"x" * entry["size"])  # same size, wrong content, even the old mtime back:
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # its ctime still tells
+    assert manifest.verify(out, remember=record) == [f"sha256 of {entry['path']} differs from the manifest"]
+    assert manifest.verify(out, remember=record) != []  # a failed check is never remembered
 
 
 def test_changed_stack_removes_stale_packages(tmp_path, tiny_stack, upstream, installer):
