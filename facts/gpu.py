@@ -88,17 +88,25 @@ if command -v lspci >/dev/null 2>&1; then run_section lspci lspci -Dnn -d 10de:;
 # /usr/lib/wsl/lib, which is not on PATH (https://docs.nvidia.com/cuda/wsl-user-guide/index.html)
 wsl_smi=/usr/lib/wsl/lib/nvidia-smi
 dxg=no; [ -e /dev/dxg ] && dxg=yes
-printf '@@section kernel rc=0\ndxg=%s\nrelease=%s\n' "$dxg" "$(uname -r 2>/dev/null)"
+release=; read -r release < /proc/sys/kernel/osrelease 2>/dev/null || release=$(uname -r 2>/dev/null)
+printf '@@section kernel rc=0\ndxg=%s\nrelease=%s\n' "$dxg" "$release"
 if smi=$(command -v nvidia-smi 2>/dev/null) || { [ -x "$wsl_smi" ] && smi=$wsl_smi; }; then
     printf '@@section smi_path rc=0\n%s\n' "$smi"
-    run_section smi_table $T "$smi"
 """
     + f"    run_section smi_query $T \"$smi\" {_QUERY.format(','.join(QUERY_FIELDS))}\n"
-    + r"""    if [ $? -eq 2 ] || printf '%s' "$_out" | grep -q 'is not a valid field'; then
+    + r"""    _q=$?
+    case "$_out" in *'is not a valid field'*) _q=2 ;; esac
+    if [ $_q -eq 2 ]; then
 """
     + "        run_section smi_query_nocc $T \"$smi\" "
     + f"{_QUERY.format(','.join(QUERY_FIELDS_WITHOUT_CC))}\n"
-    + r"""    fi
+    + r"""        _q=$?
+    fi
+    # The table only when the query failed: its header says why (no driver, a driver/library
+    # mismatch) and its rows are the fallback. A healthy GPU costs no third start of nvidia-smi,
+    # which initialises NVML each time (up to a second per GPU without the persistence daemon).
+    # After a timeout the table would only wait another minute.
+    if [ $_q -ne 0 ] && [ $_q -ne 124 ]; then run_section smi_table $T "$smi"; fi
     # who is using the GPU, for the reboot guard (a driver change must not kill a student's job)
     run_section gpu_apps $T "$smi" --query-compute-apps=pid,process_name --format=csv,noheader
     apps_rc=$?
@@ -132,9 +140,12 @@ else
         break
     done
 fi
+gpuws_holds() { dpkg-query -W -f='${Status} ${Package}\n' | awk '$1 == "hold" { print $4 }'; }
 if command -v dpkg-query >/dev/null 2>&1; then
     run_section dpkg dpkg-query -W -f='${Status} ${Package} ${Version}\n' 'nvidia-driver-*' 'nvidia-utils-*' 'libnvidia-compute-*' nvidia-driver 'nvidia-tesla-*-driver'
-    if command -v apt-mark >/dev/null 2>&1; then run_section held apt-mark showhold; fi
+    # what `apt-mark showhold` lists (dpkg's selection state "hold", which apt-mark sets) without
+    # loading apt's package cache: the probe runs on every host at every run
+    run_section held gpuws_holds
 elif command -v rpm >/dev/null 2>&1; then
     run_section rpm rpm -qa --qf '%{NAME} %{VERSION}-%{RELEASE}\n' '*nvidia*'
 fi
@@ -179,8 +190,11 @@ def gpu_info_from_probe(lines: list[str]) -> dict:
             query_error = "; ".join(error_lines(query_section.lines)) or (
                 f"nvidia-smi --query-gpu exited {query_section.rc}"
             )
+    timed_out = "nvidia-smi timed out (60 s): the driver may be wedged"
     if smi is not None and sections["smi_table"].rc == 124:
-        smi["error"] = "nvidia-smi timed out (60 s): the driver may be wedged"
+        smi["error"] = timed_out
+    if query_section is not None and query_section.rc == 124:
+        query_error = timed_out
 
     proc = parse_proc_version(sections["proc_version"].text) if "proc_version" in sections else None
     modules = dict(
@@ -197,8 +211,8 @@ def gpu_info_from_probe(lines: list[str]) -> dict:
         driver_version, source = proc["version"], "proc"
 
     error = None
-    if smi is not None:
-        error = smi["error"] or query_error
+    if smi is not None or query_section is not None:  # nvidia-smi was there and was asked
+        error = (smi or {}).get("error") or query_error
 
     held = sections["held"].lines if "held" in sections and sections["held"].rc == 0 else []
     return {
@@ -233,7 +247,7 @@ class GpuInfo(FactBase):
     Returns::
 
         {"pci_devices": [{"slot", "vendor", "device", "class", "name"}],  # NVIDIA display devices
-         "smi": parse_smi_table(...) | None,       # None when nvidia-smi is absent
+         "smi": parse_smi_table(...) | None,       # the table, read only when the query failed
          "query": parse_smi_query(...),            # [] when unavailable
          "proc_version": {"version", "kind", "arch"} | None,
          "nouveau_loaded": bool, "nvidia_module_loaded": bool,
@@ -242,7 +256,8 @@ class GpuInfo(FactBase):
          "held_packages": ["nvidia-driver-440"],
          "reboot_required": bool, "reboot_required_packages": [...],
          "driver_version": str | None,             # running driver: smi > query > /proc
-         "cuda_version": str | None,               # highest CUDA the driver supports
+         "cuda_version": str | None,               # highest CUDA the driver supports (from the
+                                                   # table: None while the query answers)
          "gpus": [{"index", "name", "memory_mib", "compute_capability", "pci_bus_id"}],
          "source": "nvidia-smi" | "proc" | None,
          "error": str | None,                      # the driver's failure message

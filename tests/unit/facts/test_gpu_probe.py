@@ -117,20 +117,29 @@ esac
 """)
     write_tool(bin_dir, "mokutil", 'echo "SecureBoot enabled"\n')
     write_tool(bin_dir, "dpkg-query", """
-echo "install ok installed nvidia-driver-440 440.100-0ubuntu0.18.04.1"
-echo "hold ok installed nvidia-utils-440 440.100-0ubuntu0.18.04.1"
-echo "deinstall ok config-files libnvidia-compute-430 430.50-0ubuntu0.18.04.2"
-echo "dpkg-query: no packages found matching libnvidia-compute-*" >&2
-exit 1
+case "$*" in
+    *Version*)  # the driver packages
+        echo "hold ok installed nvidia-driver-440 440.100-0ubuntu0.18.04.1"
+        echo "hold ok installed nvidia-utils-440 440.100-0ubuntu0.18.04.1"
+        echo "deinstall ok config-files libnvidia-compute-430 430.50-0ubuntu0.18.04.2"
+        echo "dpkg-query: no packages found matching libnvidia-compute-*" >&2
+        exit 1 ;;
+    *)  # every package: the holds
+        echo "install ok installed bash"
+        echo "hold ok installed nvidia-driver-440"
+        echo "hold ok installed nvidia-utils-440"
+        echo "hold ok not-installed cuda-drivers" ;;
+esac
 """)
-    write_tool(bin_dir, "apt-mark", 'echo nvidia-driver-440\necho nvidia-utils-440\n')
+    write_tool(bin_dir, "apt-mark", 'echo "apt-mark must not be started" >&2; exit 1\n')
 
     completed = run_probe(env=env)
     assert completed.returncode == 0
     assert "@@section smi_query_nocc rc=0" in completed.stdout
+    assert "smi_table" not in completed.stdout  # the query answered: no third nvidia-smi start
     info = GpuInfo().process(completed.stdout.splitlines())
     assert info["driver_version"] == "440.100" and info["source"] == "nvidia-smi"
-    assert info["cuda_version"] == "10.2"
+    assert info["smi"] is None and info["cuda_version"] is None
     assert info["gpus"] == [{
         "index": 0, "name": "GeForce RTX 2080 Ti", "memory_mib": 11019,
         "compute_capability": compute_capability_for("GeForce RTX 2080 Ti"),
@@ -142,7 +151,7 @@ exit 1
         "nvidia-driver-440": "440.100-0ubuntu0.18.04.1",
         "nvidia-utils-440": "440.100-0ubuntu0.18.04.1",
     }
-    assert info["held_packages"] == ["nvidia-driver-440", "nvidia-utils-440"]
+    assert info["held_packages"] == ["nvidia-driver-440", "nvidia-utils-440", "cuda-drivers"]
 
 
 def test_probe_with_driver_that_cannot_be_reached(standin_env, fixture_text, tmp_path):
