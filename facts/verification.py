@@ -40,17 +40,23 @@ QUIET_LAYERS = "driver,cuda_driver,libraries,tensorflow"
 # and the verification program's own hash ($2). POSIX sh; cksum is in every coreutils/busybox.
 FINGERPRINT_SH = r"""
 gpuws_fingerprint() {
-    {
+    _prog=$2
+    # the env's conda records and pip distributions that exist (a glob that matches nothing is
+    # left out here, so one `ls` lists them all)
+    _env=$1; set --
+    for _p in "$_env"/conda-meta/* "$_env"/lib/python*/site-packages/*.dist-info "$_env"/lib/python*/site-packages/*.egg-info; do
+        if [ -e "$_p" ]; then set -- "$@" "$_p"; fi
+    done
+    _sum=$( {
         cat /proc/driver/nvidia/version /proc/sys/kernel/random/boot_id
         # inode numbers and full timestamps: a package removed and put back within the same minute
         # is a new state (GNU ls; elsewhere the plain long listing)
-        ls -lni --full-time "$1/conda-meta" || ls -lni "$1/conda-meta"
-        ls -dlni --full-time "$1"/lib/python*/site-packages/*.dist-info "$1"/lib/python*/site-packages/*.egg-info \
-            || ls -dlni "$1"/lib/python*/site-packages/*.dist-info "$1"/lib/python*/site-packages/*.egg-info
-        cat "$1/etc/conda/activate.d/gpuws-cuda.sh" "$1/etc/conda/deactivate.d/gpuws-cuda.sh"
-        printf '%s
-' "$2"
-    } 2>/dev/null | cksum | cut -d' ' -f1,2 | tr ' ' '-'
+        if [ $# -gt 0 ]; then ls -dlni --full-time -- "$@" || ls -dlni -- "$@"; fi
+        cat "$_env/etc/conda/activate.d/gpuws-cuda.sh" "$_env/etc/conda/deactivate.d/gpuws-cuda.sh"
+        printf '%s\n' "$_prog"
+    } 2>/dev/null | cksum )
+    _crc=${_sum%% *}; _size=${_sum#* }; _size=${_size%% *}
+    printf '%s-%s\n' "$_crc" "$_size"
 }
 """
 HEREDOC_END = "GPUWS_VERIFY_SCRIPT_END"

@@ -137,3 +137,39 @@ def test_the_command_limits_memory_and_time_and_respects_a_busy_gpu():
     assert "timeout -k 10 42" in command
     assert '[ "$_waited" -lt 30 ]' in command and "--layers driver,cuda_driver,libraries,tensorflow" in command
     assert "--layers" not in verification_command("/e/bin/python", "/e", "{}", "print(1)\n", busy="run")
+
+
+def _fingerprint(env, program="p1"):
+    from facts.verification import FINGERPRINT_SH
+
+    script = f"{FINGERPRINT_SH}\ngpuws_fingerprint '{env}' '{program}'\n"
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+
+
+def test_fingerprint_covers_records_distributions_hooks_and_the_program(tmp_path):
+    """facts.verification.FINGERPRINT_SH run for real: the same state gives the same value; a
+    package removed and put back at once (a new inode), an added record, an edited hook or another
+    verification program each give a new one."""
+    env = tmp_path / "envs" / "tf21"
+    site = env / "lib" / "python3.7" / "site-packages"
+    (env / "conda-meta").mkdir(parents=True)
+    (env / "conda-meta" / "python-3.7.16-h0371630_0.json").write_text("{}")
+    (site / "numpy-1.19.5.dist-info").mkdir(parents=True)
+    hook = env / "etc" / "conda" / "activate.d" / "gpuws-cuda.sh"
+    hook.parent.mkdir(parents=True)
+    hook.write_text("export X=1\n")
+    first = _fingerprint(env)
+    assert first == _fingerprint(env) and first.replace("-", "").isdigit() and first.count("-") == 1
+    seen = {first}
+
+    (site / "numpy-1.19.5.dist-info").rename(tmp_path / "aside")  # pip uninstall + install, same second
+    (site / "numpy-1.19.5.dist-info").mkdir()
+    seen.add(_fingerprint(env))
+    (env / "conda-meta" / "cudnn-7.6.5-cuda10.1_0.json").write_text("{}")
+    seen.add(_fingerprint(env))
+    (site / "wrapt-1.11.2-py3.7.egg-info").mkdir()
+    seen.add(_fingerprint(env))
+    hook.write_text("export X=2\n")
+    seen.add(_fingerprint(env))
+    seen.add(_fingerprint(env, program="p2"))
+    assert len(seen) == 6
