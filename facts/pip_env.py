@@ -98,8 +98,8 @@ _record=
 case "$PY" in */*) for _r in "${PY%/*/*}"/conda-meta/python-[0-9]*.json; do [ -f "$_r" ] && _record=$_r; done ;; esac
 if [ -n "$found" ] && [ -n "$_record" ]; then
     # a conda env: its distributions' metadata, read without starting Python
-    _v=${_record##*/python-}; _v=${_v%%-*}
-    SP="${PY%/*/*}/lib/python$(printf '%s' "$_v" | cut -d. -f1,2)/site-packages"
+    _v=${_record##*/python-}; _v=${_v%%-*}; _minor=${_v#*.}
+    SP="${PY%/*/*}/lib/python${_v%%.*}.${_minor%%.*}/site-packages"
     printf '@@section conda_python rc=0\n%s\n' "${_record##*/}"
     # site-packages, then the folders its .pth files add to sys.path (lines that are neither
     # comments nor `import` statements), as site.py reads them: relative unless absolute
