@@ -7,7 +7,9 @@ deploy runs with ``--debug``, so every remote command pyinfra runs prints one
 
 from __future__ import annotations
 
+import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -33,6 +35,10 @@ class Run:
     ops: dict = field(default_factory=dict)       # op name -> {host: "Success" | "No changes" | "Error"}
     messages: dict = field(default_factory=dict)  # host -> lines it printed (failure messages)
     commands: dict = field(default_factory=dict)  # host -> remote shell commands run
+    # CPU seconds during the run: the controller (pyinfra and its children) and the whole machine,
+    # whose other busy time is the lab's hosts (sshd, the commands); the lab shares one machine
+    controller_cpu: float = 0.0
+    machine_cpu: float = 0.0
 
     def changed(self, host: str) -> list[str]:
         return [op for op, hosts in self.ops.items() if hosts.get(host) == "Success"]
@@ -71,9 +77,26 @@ def parse(rc: int, output: str, seconds: float) -> Run:
 def run_deploy(inventory: str, deploy: str, *args: str, timeout: float = 900) -> Run:
     """`pyinfra -y --debug INVENTORY DEPLOY ARGS...` from the project root, timed (wall clock
     around the whole process: start-up, inventory, facts, operations) and parsed."""
+    children, busy = resource.getrusage(resource.RUSAGE_CHILDREN), machine_busy_seconds()
     started = time.monotonic()
     proc = subprocess.run(
         [PYINFRA, "-y", "--debug", inventory, deploy, *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
     )
-    return parse(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
+    run = parse(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run.controller_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    run.machine_cpu = machine_busy_seconds() - busy
+    return run
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every CPU of the machine spent busy since boot (/proc/stat: all but idle and
+    iowait), 0.0 where there is no /proc/stat."""
+    try:
+        with open("/proc/stat") as handle:
+            ticks = [int(value) for value in handle.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (ticks + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")

@@ -73,8 +73,14 @@ def _noop_scenario(key: str, hosts: list[str], repeat: int) -> Scenario:
         runs.append(_noop(hosts))
         _say(f"no-op run {i + 1}/{repeat} on {len(hosts)} host(s): {runs[-1].seconds:.2f}s")
     seconds = [r.seconds for r in runs]
-    return Scenario(key, "no-op (converged)", len(hosts), seconds, _median_run(runs).commands,
-                    repeats_note(seconds) or "one run")
+    median = _median_run(runs)
+    return Scenario(key, "no-op (converged)", len(hosts), seconds, median.commands,
+                    repeats_note(seconds) or "one run", _cpu(median))
+
+
+def _cpu(run: Run) -> list[float]:
+    """[controller, hosts] CPU seconds of a run: the hosts' share is the machine's other busy time."""
+    return [run.controller_cpu, max(run.machine_cpu - run.controller_cpu, 0.0)]
 
 
 def _median_run(runs: list[Run]) -> Run:
@@ -97,8 +103,9 @@ def _paired_noops(standin: str, real: str, bundle: str, repeat: int) -> list[Sce
             ("noop_tf", real, "REAL tensorflow-gpu 2.1.0 (tools.bundle, data bundle; seeded pass); alone")):
         seconds = [r.seconds for r in runs[host]]
         note = f"{note}; {repeats_note(seconds)}" if repeats_note(seconds) else note
+        median = _median_run(runs[host])
         out.append(Scenario(key, f"no-op, {'real' if key == 'noop_tf' else 'stand-in'} TF host", 1, seconds,
-                            _median_run(runs[host]).commands, note))
+                            median.commands, note, _cpu(median)))
     return out
 
 
@@ -117,7 +124,7 @@ def _fleet(spec, paths, repeat: int, parallel: int | None = None) -> list[Scenar
     if parallel:
         return [noop]
     return [Scenario(f"fresh{len(hosts)}", "fresh converge", len(hosts), [fresh.seconds], fresh.commands,
-                     "all hosts in one run"), noop]
+                     "all hosts in one run", _cpu(fresh)), noop]
 
 
 def _hosts(lab_state: dict) -> list[str]:
@@ -177,7 +184,8 @@ def measure(repeat: int) -> dict:
         fresh = _converged(_deploy(), hosts, "fresh converge")
         _say(f"fresh converge: {fresh.seconds:.2f}s")
         scenarios.append(Scenario("fresh1", "fresh converge", 1, [fresh.seconds], fresh.commands,
-                                  "driver 440.100 kept (no install, no reboot): Miniconda, env, pip + checks, hooks, GPU verification"))
+                                  "driver 440.100 kept (no install, no reboot): Miniconda, env, pip + checks, hooks, GPU verification",
+                                  _cpu(fresh)))
         noop1 = _noop_scenario("noop1", hosts, repeat)
 
         # the floor on the same host, reset to fresh

@@ -14,6 +14,7 @@ class Scenario:
     seconds: list[float]        # one wall time per repeat
     commands: dict = field(default_factory=dict)  # host -> remote commands (of the median run)
     note: str = ""
+    cpu: list = field(default_factory=list)  # [controller, hosts] CPU seconds of the median run
 
     @property
     def wall(self) -> float:
@@ -94,23 +95,44 @@ def targets(scenarios: list[Scenario]) -> list[Target]:
     return found
 
 
+def per_extra_host(scenarios: list[Scenario]) -> list[str]:
+    """What each host beyond the first adds to a no-op run: wall time, and the CPU time of the
+    controller and of the lab's hosts (they share the machine's CPUs), from the 1-host no-op."""
+    by_key = {s.key: s for s in scenarios}
+    one = by_key.get("noop1")
+    lines = []
+    for key in ("noop8", "noop16"):
+        many = by_key.get(key)
+        if one is None or many is None or many.hosts <= 1:
+            continue
+        extra = many.hosts - 1
+        text = f"no-op, each host beyond the first ({many.hosts} hosts): +{(many.wall - one.wall) / extra:.3f} s wall"
+        if len(many.cpu) == 2 and len(one.cpu) == 2:
+            text += (f", +{(many.cpu[0] - one.cpu[0]) / extra:.3f} s controller CPU"
+                     f", +{(many.cpu[1] - one.cpu[1]) / extra:.3f} s hosts' CPU")
+        lines.append(text)
+    return lines
+
+
 def render(scenarios: list[Scenario], extra_lines=()) -> str:
-    """One table (scenario | hosts | wall s | remote commands/host | note), the ratios, then the
-    targets, each with its measured value and met or NOT MET (figures: nothing here fails)."""
-    header = ("scenario", "hosts", "wall s", "remote commands/host", "note")
-    rows = [(s.name, str(s.hosts), f"{s.wall:.2f}", s.commands_per_host(), s.note) for s in scenarios]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
-    align = ("<", ">", ">", ">")
+    """One table (scenario | hosts | wall s | remote commands/host | CPU s | note), the ratios, then
+    the targets, each with its measured value and met or NOT MET (figures: nothing here fails)."""
+    header = ("scenario", "hosts", "wall s", "remote commands/host", "CPU s controller/hosts", "note")
+    rows = [(s.name, str(s.hosts), f"{s.wall:.2f}", s.commands_per_host(),
+             f"{s.cpu[0]:.2f} / {s.cpu[1]:.2f}" if len(s.cpu) == 2 else "-", s.note) for s in scenarios]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
+    align = ("<", ">", ">", ">", ">")
 
     def line(row):
-        cells = [f"{cell:{a}{w}}" for cell, a, w in zip(row[:4], align, widths)]
-        return " | ".join([*cells, row[4]]).rstrip()
+        cells = [f"{cell:{a}{w}}" for cell, a, w in zip(row[:5], align, widths)]
+        return " | ".join([*cells, row[5]]).rstrip()
 
     out = [line(header), "-+-".join("-" * w for w in widths) + "-+-" + "-" * 4]
     out += [line(row) for row in rows]
     out.append("")
     for label, value in ratios(scenarios).items():
         out.append(f"{label}: " + ("n/a" if value is None else f"{value:.2f}x"))
+    out += per_extra_host(scenarios)
     out += ["", "targets (issue 11; ratios from this run):"]
     out += [f"  {target.line()}" for target in targets(scenarios)]
     out += list(extra_lines)

@@ -44,9 +44,9 @@ def figures():
     return [
         Scenario("fresh1", "fresh converge", 1, [15.0], {"ws-bench": 22}, "fresh host"),
         Scenario("floor1", "floor (typed over ssh)", 1, [12.0], {"ws-bench": 8}),
-        Scenario("noop1", "no-op (converged)", 1, [1.6, 1.4, 1.5], {"ws-bench": 3}, "median of 3"),
+        Scenario("noop1", "no-op (converged)", 1, [1.6, 1.4, 1.5], {"ws-bench": 3}, "median of 3", [0.7, 0.1]),
         Scenario("fresh8", "fresh converge", 8, [60.0], {f"ws{i}": 22 for i in range(8)}),
-        Scenario("noop8", "no-op (converged)", 8, [4.0, 3.0, 3.5], {"ws0": 3, "ws1": 4}),
+        Scenario("noop8", "no-op (converged)", 8, [4.0, 3.0, 3.5], {"ws0": 3, "ws1": 4}, "", [0.84, 0.8]),
         Scenario("noop_si", "no-op, stand-in TF host", 1, [1.5, 1.7, 1.6], {"ws0": 3}),
         Scenario("noop_tf", "no-op, real TF host", 1, [1.8, 1.7, 2.4], {"ws7": 3}),
         Scenario("noop16", "no-op (converged)", 16, [2.9, 3.1, 3.0], {f"ws{i}": 3 for i in range(16)}),
@@ -87,9 +87,11 @@ def test_noop_commands_count_only_noop_rows():
 def test_table_has_one_row_per_scenario_then_the_ratios_and_targets():
     text = render(figures(), ["floor steps: ..."])
     lines = text.splitlines()
-    assert [c.strip() for c in lines[0].split("|")] == ["scenario", "hosts", "wall s", "remote commands/host", "note"]
+    assert [c.strip() for c in lines[0].split("|")] == ["scenario", "hosts", "wall s", "remote commands/host",
+                                                        "CPU s controller/hosts", "note"]
     rows = [[c.strip() for c in line.split("|")] for line in lines[2:10]]
-    assert rows[0] == ["fresh converge", "1", "15.00", "22", "fresh host"]
+    assert rows[0] == ["fresh converge", "1", "15.00", "22", "-", "fresh host"]
+    assert rows[2][4] == "0.70 / 0.10" and rows[4][4] == "0.84 / 0.80"
     assert rows[2][:4] == ["no-op (converged)", "1", "1.50", "3"]
     assert rows[4][:4] == ["no-op (converged)", "8", "3.50", "3-4"]  # differing hosts: a range
     assert rows[6][:4] == ["no-op, real TF host", "1", "1.80", "3"]
@@ -98,6 +100,10 @@ def test_table_has_one_row_per_scenario_then_the_ratios_and_targets():
     assert "fresh converge / floor (1 host): 1.25x" in lines
     assert "no-op 8 hosts / no-op 1 host (wall): 2.33x" in lines
     assert "no-op real-TF host / stand-in host (wall): 1.12x" in lines
+    # (3.5 - 1.5) / 7 wall, (0.84 - 0.7) / 7 controller, (0.8 - 0.1) / 7 hosts
+    assert ("no-op, each host beyond the first (8 hosts): +0.286 s wall, +0.020 s controller CPU, "
+            "+0.100 s hosts' CPU") in lines
+    assert not any("(16 hosts)" in line and "CPU" in line for line in lines)  # noop16 has no CPU figures
     assert "targets (issue 11; ratios from this run):" in lines
     assert "  converged no-op: remote commands per host (most of any no-op row) <= 4: 4: met" in lines
     assert "  fresh converge / floor (1 host) <= 1.10x: 1.25x: NOT MET" in lines
