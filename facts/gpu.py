@@ -92,10 +92,20 @@ release=; read -r release < /proc/sys/kernel/osrelease 2>/dev/null || release=$(
 printf '@@section kernel rc=0\ndxg=%s\nrelease=%s\n' "$dxg" "$release"
 if smi=$(command -v nvidia-smi 2>/dev/null) || { [ -x "$wsl_smi" ] && smi=$wsl_smi; }; then
     printf '@@section smi_path rc=0\n%s\n' "$smi"
+    # compute_cap is no query field up to R470 at least (public reports: 470.82 to 470.256 answer
+    # 'Field "compute_cap" is not a valid field to query.', exit 2; 525+ have it): a loaded module
+    # of such a branch is asked without it at once, not twice; any other driver is tried with it
+    _major=
+    if read -r _line < /proc/driver/nvidia/version 2>/dev/null; then
+        for _w in $_line; do case $_w in [0-9]*.[0-9]*) _major=${_w%%.*}; break ;; esac; done
+    fi
+    _q=2
+    if [ -z "$_major" ] || [ "$_major" -gt 470 ]; then
 """
-    + f"    run_section smi_query $T \"$smi\" {_QUERY.format(','.join(QUERY_FIELDS))}\n"
-    + r"""    _q=$?
-    case "$_out" in *'is not a valid field'*) _q=2 ;; esac
+    + f"        run_section smi_query $T \"$smi\" {_QUERY.format(','.join(QUERY_FIELDS))}\n"
+    + r"""        _q=$?
+        case "$_out" in *'is not a valid field'*) _q=2 ;; esac
+    fi
     if [ $_q -eq 2 ]; then
 """
     + "        run_section smi_query_nocc $T \"$smi\" "
