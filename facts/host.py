@@ -86,11 +86,13 @@ class FreeDisk(FactBase):
 LOCK_PATH = "/var/lib/gpuws/run.lock"
 LOCK_MARKER = "@@gpuws-lock"
 _LOCK_SCRIPT = r"""
-mkdir -p "$(dirname -- "$L")" 2>/dev/null
+# few processes: this runs on every host at every run (the folder exists after the first)
+case "$L" in */*) _dir=${L%/*} ;; *) _dir=. ;; esac
+[ -d "${_dir:-/}" ] || mkdir -p "${_dir:-/}" 2>/dev/null
 _waited=0
 while :; do
     _tmp="$L.$$"
-    if ! printf '%s %s %s %s %s\n' "$RUN" "$PID" "$CTL" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(date +%s)" > "$_tmp" 2>/dev/null; then
+    if ! printf '%s %s %s %s\n' "$RUN" "$PID" "$CTL" "$(date -u '+%Y-%m-%dT%H:%M:%SZ %s')" > "$_tmp" 2>/dev/null; then
         rm -f "$_tmp"; echo "@@gpuws-lock error cannot write $_tmp"; exit 0
     fi
     # ln fails when the lock exists: taking it is atomic, and it is never seen half written

@@ -49,10 +49,11 @@ def run_owner() -> dict:
 
 
 def release_command(run_id: str, path: str = LOCK_PATH) -> StringCommand:
-    """``rm`` of the lock file when its first word is still this run's id (never another run's)."""
+    """``rm`` of the lock file when its first word is still this run's id (never another run's);
+    the word is read by the shell itself (the one process is the ``rm``)."""
     return StringCommand(
-        'if [ "$(head -n 1 ', QuoteString(path), " 2>/dev/null | cut -d' ' -f1)\" = ", QuoteString(run_id),
-        " ]; then rm -f ", QuoteString(path), "; fi", _separator="",
+        "_first=; read -r _first _rest < ", QuoteString(path), ' 2>/dev/null; if [ "$_first" = ',
+        QuoteString(run_id), " ]; then rm -f ", QuoteString(path), "; fi", _separator="",
     )
 
 

@@ -253,7 +253,7 @@ class VirtualHost(dict):
             (HEREDOC_END, "GpuVerification", self._verification),
             (PART_START, "StateFacts", self._state_facts),
             ("@@gpuws-lock taken", "RunLock", self._run_lock),
-            ("if [ \"$(head -n 1 ", "lock_release", self._lock_release),
+            ("_first=; read -r _first _rest < ", "lock_release", self._lock_release),
             ("gpuws_fingerprint() {", "VerificationState", self._verification_state),
             ("echo '@@section toolkits rc=0'", "SystemCuda", lambda c: (render.system_cuda(self.state), [])),
             ("run_section smi_table", "GpuInfo", lambda c: (render.gpu_probe(self.state), [])),
@@ -391,13 +391,13 @@ class VirtualHost(dict):
 
     def _lock_release(self, command):
         words = shlex.split(command)
-        # if [ "$(head -n 1 PATH 2>/dev/null | cut -d' ' -f1)" = RUN ]; then rm -f PATH; fi
-        if words[:2] != ["if", "["] or words[3:5] != ["=", words[4]] or words[5:9] != ["];", "then", "rm", "-f"]:
+        # _first=; read -r _first _rest < PATH 2>/dev/null; if [ "$_first" = RUN ]; then rm -f PATH; fi
+        path = words[6] if len(words) == 19 else None
+        if (path is None or words[:6] != ["_first=;", "read", "-r", "_first", "_rest", "<"]
+                or words[7:12] != ["2>/dev/null;", "if", "[", "$_first", "="]
+                or words[13:] != ["];", "then", "rm", "-f", path + ";", "fi"]):
             raise UnknownCommand(command)
-        path, run = words[9].rstrip(";"), words[4]
-        if words[2] != f"$(head -n 1 {path} 2>/dev/null | cut -d' ' -f1)" or words[10:] != ["fi"]:
-            raise UnknownCommand(command)
-        if (self.state["files"].get(path) or "").split(" ", 1)[0] == run:
+        if (self.state["files"].get(path) or "").split(" ", 1)[0] == words[12]:
             del self.state["files"][path]
         return [], []
 
