@@ -89,6 +89,10 @@ def read_facts(save: Path, timeout: float) -> dict:
     (save / "gpu-probe.txt").write_text(probe)
     for name, section in parse_sections(probe.splitlines()).items():
         (save / f"gpu-probe-{name}.txt").write_text(f"# rc={section.rc}\n{section.text}\n")
+    # the probe reads the table only when the query fails: a real machine's table is kept apart,
+    # as a fixture for the table parser
+    table = run(["sh", "-c", "nvidia-smi"], save, timeout)
+    (save / "nvidia-smi-table.txt").write_text(f"# rc={table['exit_status']}\n{table['stdout']}")
     nvml = read_nvml()
     (save / "nvml.json").write_text(json.dumps(nvml, indent=2) + "\n")
     return {"ok": result["exit_status"] == 0 and facts is not None, "exit_status": result["exit_status"],

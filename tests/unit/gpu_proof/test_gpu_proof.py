@@ -81,7 +81,7 @@ def test_on_a_stand_in_h200(tmp_path, h200):
     assert [(g["name"], g["compute_capability"], g["memory_mib"]) for g in gpu["gpus"]] == [
         ("NVIDIA H200", "9.0", 143771)]
     # the raw text is kept as the parser read it: a real machine's becomes a fixture as it is
-    table = (Path(document["saved"]) / "gpu-probe-smi_table.txt").read_text()
+    table = (Path(document["saved"]) / "nvidia-smi-table.txt").read_text()
     assert parse_smi_table(table)["gpus"][0]["name"] == "NVIDIA H200"
 
     tf21, cuda12 = document["gates"]
