@@ -74,13 +74,14 @@ def parse(rc: int, output: str, seconds: float) -> Run:
     return run
 
 
-def run_deploy(inventory: str, deploy: str, *args: str, timeout: float = 900) -> Run:
+def run_deploy(inventory: str, deploy: str, *args: str, timeout: float = 900, debug: bool = True) -> Run:
     """`pyinfra -y --debug INVENTORY DEPLOY ARGS...` from the project root, timed (wall clock
-    around the whole process: start-up, inventory, facts, operations) and parsed."""
+    around the whole process: start-up, inventory, facts, operations) and parsed. Without
+    ``debug`` the run is what an admin types (no commands counted: `Run.commands` stays empty)."""
     children, busy = resource.getrusage(resource.RUSAGE_CHILDREN), machine_busy_seconds()
     started = time.monotonic()
     proc = subprocess.run(
-        [PYINFRA, "-y", "--debug", inventory, deploy, *args],
+        [PYINFRA, "-y", *(["--debug"] if debug else []), inventory, deploy, *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
     )
     run = parse(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)

@@ -48,8 +48,8 @@ def _say(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
-def _deploy(*args: str) -> Run:
-    return run_deploy("inventories/sim.py", "deploys/tf21.py", *args, timeout=1800)
+def _deploy(*args: str, debug: bool = True) -> Run:
+    return run_deploy("inventories/sim.py", "deploys/tf21.py", *args, timeout=1800, debug=debug)
 
 
 def _converged(run: Run, hosts: list[str], what: str) -> Run:
@@ -59,8 +59,10 @@ def _converged(run: Run, hosts: list[str], what: str) -> Run:
     return run
 
 
-def _noop(hosts: list[str], *args: str) -> Run:
-    run = _converged(_deploy(*args), hosts, "no-op run")
+def _noop(hosts: list[str], *args: str, debug: bool = False) -> Run:
+    """A converged no-op, timed as an admin runs it (no --debug: its logging is the benchmark's
+    instrument, not the deploy's work); ``debug`` for the one untimed run that counts commands."""
+    run = _converged(_deploy(*args, debug=debug), hosts, "no-op run")
     changed = {h: run.changed(h) for h in hosts if run.changed(h)}
     if changed:
         raise SystemExit(f"bench: the no-op run changed something: {changed}")
@@ -73,9 +75,9 @@ def _noop_scenario(key: str, hosts: list[str], repeat: int) -> Scenario:
         runs.append(_noop(hosts))
         _say(f"no-op run {i + 1}/{repeat} on {len(hosts)} host(s): {runs[-1].seconds:.2f}s")
     seconds = [r.seconds for r in runs]
-    median = _median_run(runs)
-    return Scenario(key, "no-op (converged)", len(hosts), seconds, median.commands,
-                    repeats_note(seconds) or "one run", _cpu(median))
+    counted = _noop(hosts, debug=True)
+    return Scenario(key, "no-op (converged)", len(hosts), seconds, counted.commands,
+                    repeats_note(seconds) or "one run", _cpu(_median_run(runs)))
 
 
 def _cpu(run: Run) -> list[float]:
@@ -103,9 +105,9 @@ def _paired_noops(standin: str, real: str, bundle: str, repeat: int) -> list[Sce
             ("noop_tf", real, "REAL tensorflow-gpu 2.1.0 (tools.bundle, data bundle; seeded pass); alone")):
         seconds = [r.seconds for r in runs[host]]
         note = f"{note}; {repeats_note(seconds)}" if repeats_note(seconds) else note
-        median = _median_run(runs[host])
+        counted = _noop([host], *args[host], debug=True)
         out.append(Scenario(key, f"no-op, {'real' if key == 'noop_tf' else 'stand-in'} TF host", 1, seconds,
-                            median.commands, note, _cpu(median)))
+                            counted.commands, note, _cpu(_median_run(runs[host]))))
     return out
 
 
