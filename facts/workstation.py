@@ -95,17 +95,6 @@ def plan(host, reads) -> None:
         run["plan"][fact_key(cls, kwargs)] = (cls, dict(kwargs))
 
 
-def forget(host) -> None:
-    """Drop this host's values read so far (e.g. read at prepare time, before the run lock was
-    taken): the next `read` of a planned fact runs the broad read again."""
-    try:
-        run = _RUNS.get(host.state, {}).get(host.name)
-    except TypeError:
-        run = None
-    if run is not None and run["values"]:
-        run["values"], run["read_all"], run["marker"] = {}, False, None
-
-
 def changes_so_far(host) -> int:
     """How many of this host's operations have run commands in this run (0 before execution)."""
     count = 0
@@ -116,18 +105,55 @@ def changes_so_far(host) -> int:
     return count
 
 
-def _read_all(host, run: dict) -> None:
+def _read_all(host, run: dict, first: tuple | None = None):
+    """Every planned fact in one remote command (after ``first``, a (cls, kwargs) read that goes
+    before them in the same command); returns ``first``'s value (None when it failed)."""
     planned = list(run["plan"].items())
-    result = host.get_fact(StateFacts, reads=tuple(read for _key, read in planned))
+    reads = ((first,) if first else ()) + tuple(read for _key, read in planned)
+    result = host.get_fact(StateFacts, reads=reads)
     parts = (result or {}).get("parts") or {}
-    values = {}
-    for index, (key, (cls, _kwargs)) in enumerate(planned):
+
+    def value(index: int, cls: type):
         rc, lines = parts.get(index, (None, []))
         if rc != 0:
-            continue  # read alone below, so pyinfra reports that fact's own failure
+            raise LookupError  # read alone, so pyinfra reports that fact's own failure
         fact = cls()
-        values[key] = fact.process(lines) if lines else fact.default()
-    run["values"] = values
+        return fact.process(lines) if lines else fact.default()
+
+    offset = 1 if first else 0
+    values = {}
+    for index, (key, (cls, _kwargs)) in enumerate(planned):
+        try:
+            values[key] = value(index + offset, cls)
+        except LookupError:
+            continue
+    run["values"], run["read_all"], run["marker"] = values, True, changes_so_far(host)
+    if first:
+        try:
+            return value(0, first[0])
+        except LookupError:
+            return None
+    return None
+
+
+def read_first(cls: type, **kwargs):
+    """``host.get_fact(cls, **kwargs)``, run in the same remote command as this host's planned
+    facts and before them; their values replace any read earlier (at prepare time).
+
+    For the run lock (operations/lock.py): the state is read right after the lock is taken, in
+    the same round trip, instead of one command for the lock and one for the state. Without a
+    plan, or after a change on the host, it is a plain ``host.get_fact``.
+    """
+    from pyinfra import host
+
+    try:
+        run = _RUNS.get(host.state, {}).get(host.name)
+    except TypeError:
+        run = None
+    if run is None or not run["plan"] or changes_so_far(host):
+        return host.get_fact(cls, **kwargs)
+    got = _read_all(host, run, first=(cls, kwargs))
+    return got if got is not None else host.get_fact(cls, **kwargs)
 
 
 def read(cls: type, **kwargs):
@@ -148,7 +174,6 @@ def read(cls: type, **kwargs):
     if key not in run["values"] and key in run["plan"] and marker == 0 and not run["read_all"]:
         # the planned facts are read together once, before anything changed; after a change
         # each is read alone when an operation needs it
-        run["read_all"] = True
         _read_all(host, run)
     if key not in run["values"]:
         run["values"][key] = host.get_fact(cls, **kwargs)

@@ -17,7 +17,9 @@ operation completes, or when one of its operations fails (`ReleaseOnEnd`, a pyin
 callback, runs ``rm`` only if the file still names this run).
 
 Taking it is a fact's command (facts/host.py: `RunLock`): the lock is not a change of the host's
-state, and a converged run must still report zero changes.
+state, and a converged run must still report zero changes. In the deploy it is the first part of
+the run's one broad read (facts/workstation.py: `read_first`): the lock, then the host's state read
+under it, in one round trip.
 """
 
 from __future__ import annotations
@@ -116,15 +118,14 @@ def held(wait: int = 30, stale_after: int = 10800, path: str = LOCK_PATH):
         state.add_callback_handler(ReleaseOnEnd())
         state._gpuws_lock_callback = True
         state._gpuws_lock_taken = set()
-    got = host.get_fact(
+    # the lock is taken in the same remote command that then reads the host's planned facts, so
+    # what the run sees was read under the lock (values read at prepare time are replaced)
+    got = workstation.read_first(
         RunLock, path=path, run=owner["run"], pid=owner["pid"], controller=owner["controller"],
         wait=int(wait), stale_after=int(stale_after),
     )
     if got["taken"]:
         state._gpuws_lock_taken.add(host.name)
-        # what was read before the lock (deploy code reads at prepare time) is read again: another
-        # run may have changed the host until now
-        workstation.forget(host)
         if got.get("stale"):
             logger.warning(f"{host.name}: took over a stale gpuws lock ({got['stale']})")
         host.noop(f"run lock taken ({path})")

@@ -66,8 +66,10 @@ def test_only_verify_on_a_converged_host_passes_the_guard_and_changes_nothing(ru
     assert run.failed("ws01") == [] and "Env tf21 installed" in run.unchanged("ws01")
     assert not CHANGING_KINDS & set(run.kinds("ws01"))
     # the guard is answered by the broad read: no read of its own. The skipped driver's warning
-    # reads the GPU at prepare time, before the run lock: the lock makes the run read again
-    assert run.kinds("ws01") == ["StateFacts", "RunLock", "StateFacts", "lock_release"]
+    # reads the GPU at prepare time, before the run lock: the lock's own command (the lock, then
+    # the planned reads) reads the state again under it
+    assert run.kinds("ws01") == ["StateFacts", "StateFacts", "lock_release"]
+    assert run.commands["ws01"][1]["command"].startswith("_o=$( {\nL=/var/lib/gpuws/run.lock\n")  # the lock first
 
 
 def test_two_stacks_converge_on_one_workstation_and_a_second_run_changes_nothing(run_deploy):

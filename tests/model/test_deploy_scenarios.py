@@ -55,12 +55,14 @@ def test_converged_host_reports_zero_changes(run_deploy):
     ops = len(ALL_OPS)
     assert run.results["totals"] == {"hosts": ops, "success": 0, "error": 0, "no_change": ops}
     assert run.results["failed_hosts"] == []
-    # THREE remote commands: the run lock taken (operations/lock.py), the deploy's planned facts
-    # read together (facts/workstation.py), the lock released after the last operation; the
-    # fingerprint equal to the kept verdict's, so the verification is not re-run (no python
-    # start on the host). A new remote command on the no-op path must be a conscious choice.
+    # TWO remote commands: the run lock taken (operations/lock.py) and, in the same command, the
+    # deploy's planned facts read under it (facts/workstation.py), then the lock released after
+    # the last operation; the fingerprint equal to the kept verdict's, so the verification is not
+    # re-run (no python start on the host). A new remote command on the no-op path must be a
+    # conscious choice.
     print(f"\nconverged no-op run: {len(run.commands['ws01'])} remote commands: {run.kinds('ws01')}")
-    assert run.kinds("ws01") == ["RunLock", "StateFacts", "lock_release"]
+    assert run.kinds("ws01") == ["StateFacts", "lock_release"]
+    assert run.commands["ws01"][0]["command"].startswith("_o=$( {\nL=/var/lib/gpuws/run.lock\n")  # the lock first
     state = run.states["ws01"]
     assert state["driver"] == before["driver"] and state["envs"] == before["envs"]
     assert state["files"] == before["files"]  # the lock file is gone again
@@ -68,7 +70,7 @@ def test_converged_host_reports_zero_changes(run_deploy):
     # pyinfra's own count agrees with the model's log (every command reached the model)
     debug = run_deploy(["ws01"], "--debug")
     debug.assert_no_change("ws01")
-    assert debug.stderr.count("[fake] simulating command on @fake/ws01:") == 3
+    assert debug.stderr.count("[fake] simulating command on @fake/ws01:") == 2
 
 
 # ------------------------------------------------------------------------------ 2. old driver
@@ -165,7 +167,7 @@ def test_old_driver_with_upgrades_forbidden_fails_and_installs_nothing(run_deplo
     assert_only_failure(
         run, "old01",
         "driver 410.48 < 418.96 required by tf21; set nvidia_driver_upgrade=True or upgrade it by hand")
-    assert run.kinds("old01") == ["RunLock", "StateFacts", "fail_host", "lock_release"]  # one read (gate, driver), and stop
+    assert run.kinds("old01") == ["StateFacts", "fail_host", "lock_release"]  # the lock and one read (gate, driver), and stop
     assert run.states["old01"]["driver"] == before["driver"] and run.states["old01"]["conda"] is None
 
 
@@ -179,7 +181,7 @@ def test_cpu_only_host_fails_at_the_gpu_gate(run_deploy):
         run, "cpu01",
         "no NVIDIA GPU found on this host (no PCI device with vendor 0x10de, nvidia-smi lists none); "
         "the tf21 stack needs one — remove the host from the inventory or check the card")
-    assert run.kinds("cpu01") == ["RunLock", "StateFacts", "fail_host", "lock_release"]
+    assert run.kinds("cpu01") == ["StateFacts", "fail_host", "lock_release"]
 
 
 # ------------------------------------------------------------------------------ 5. Ampere
@@ -192,8 +194,8 @@ def test_ampere_host_fails_before_any_change_naming_gpu_cc_and_a_working_stack(r
     message = ("NVIDIA GeForce RTX 3090 (compute capability 8.6) cannot run tf21 (CUDA 10.1 builds stop at 7.x); "
                "use tensorflow==2.5.0 or later")
     assert_only_failure(run, "amp01", message)
-    assert run.kinds("amp01") == ["RunLock", "StateFacts", "fail_host", "lock_release"]
-    assert run.states["amp01"] == {**before, "uptime": before["uptime"] + 4}  # four commands: lock, read, fail, release
+    assert run.kinds("amp01") == ["StateFacts", "fail_host", "lock_release"]
+    assert run.states["amp01"] == {**before, "uptime": before["uptime"] + 3}  # three commands: lock and read, fail, release
 
 
 # ------------------------------------------------------------------------------ 6. conda missing
