@@ -6,6 +6,7 @@ the workstation deploy used to cost ten commands per host. Here the deploy plans
 operation runs, the facts its operations will read (`plan`); the first `read` of a planned fact
 runs all of them in ONE remote command (`StateFacts`, each fact's own command and parser, so the
 narrow facts stay the single source of their reads) and keeps the values for this host and run.
+The run lock goes first in that same command (`read_first`): the state is read under the lock.
 
 Facts read before the run show the state before the run, so the cache is valid only while
 nothing has changed on the host: as soon as an operation of this host has run commands
@@ -105,35 +106,28 @@ def changes_so_far(host) -> int:
     return count
 
 
+_FAILED = object()  # a part whose command failed: that fact is read alone, so pyinfra reports it
+
+
+def _part_value(parts: dict, index: int, cls: type):
+    rc, lines = parts.get(index, (None, []))
+    if rc != 0:
+        return _FAILED
+    fact = cls()
+    return fact.process(lines) if lines else fact.default()
+
+
 def _read_all(host, run: dict, first: tuple | None = None):
-    """Every planned fact in one remote command (after ``first``, a (cls, kwargs) read that goes
-    before them in the same command); returns ``first``'s value (None when it failed)."""
+    """Every planned fact in one remote command, after ``first`` (a (cls, kwargs) read that goes
+    before them in the same command); returns ``first``'s value, `_FAILED` when its part failed."""
     planned = list(run["plan"].items())
-    reads = ((first,) if first else ()) + tuple(read for _key, read in planned)
-    result = host.get_fact(StateFacts, reads=reads)
-    parts = (result or {}).get("parts") or {}
-
-    def value(index: int, cls: type):
-        rc, lines = parts.get(index, (None, []))
-        if rc != 0:
-            raise LookupError  # read alone, so pyinfra reports that fact's own failure
-        fact = cls()
-        return fact.process(lines) if lines else fact.default()
-
     offset = 1 if first else 0
-    values = {}
-    for index, (key, (cls, _kwargs)) in enumerate(planned):
-        try:
-            values[key] = value(index + offset, cls)
-        except LookupError:
-            continue
-    run["values"], run["read_all"], run["marker"] = values, True, changes_so_far(host)
-    if first:
-        try:
-            return value(0, first[0])
-        except LookupError:
-            return None
-    return None
+    result = host.get_fact(StateFacts, reads=((first,) if first else ()) + tuple(read for _key, read in planned))
+    parts = (result or {}).get("parts") or {}
+    values = {key: _part_value(parts, index + offset, cls) for index, (key, (cls, _kwargs)) in enumerate(planned)}
+    run["values"] = {key: value for key, value in values.items() if value is not _FAILED}
+    run["read_all"], run["marker"] = True, changes_so_far(host)
+    return _part_value(parts, 0, first[0]) if first else None
 
 
 def read_first(cls: type, **kwargs):
@@ -153,7 +147,7 @@ def read_first(cls: type, **kwargs):
     if run is None or not run["plan"] or changes_so_far(host):
         return host.get_fact(cls, **kwargs)
     got = _read_all(host, run, first=(cls, kwargs))
-    return got if got is not None else host.get_fact(cls, **kwargs)
+    return host.get_fact(cls, **kwargs) if got is _FAILED else got
 
 
 def read(cls: type, **kwargs):
