@@ -10,6 +10,7 @@ took it down. Override ``lab_spec_path`` (a session fixture) in a conftest to us
 e.g. ``lab/specs/fleet8.yaml``. A missing prerequisite fails with what to install: never a skip.
 """
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from . import control, network, state
+from . import control, mirror, network, state
 from .paths import CONTROLLER_NETNS, REPO_ROOT, LabPaths
 
 # tool -> Debian package that provides it
@@ -75,6 +76,16 @@ class Lab:
     @property
     def hosts(self) -> list[str]:
         return [h["name"] for h in self.state["hosts"] if not h["unreachable"]]
+
+    @contextlib.contextmanager
+    def mirror_stopped(self):
+        """The lab's package mirror stopped for the block (an offline bundle must be the hosts'
+        only package source), started again after it, whatever happened inside."""
+        mirror.stop(self.paths)
+        try:
+            yield
+        finally:
+            mirror.start(self.paths)
 
     def ensure_up(self) -> None:
         current = state.read(self.paths)
@@ -137,11 +148,15 @@ def lab(lab_session) -> Lab:
 @pytest.fixture(scope="module")
 def lab_for(lab_session):
     """Start the lab with a given spec for this test module: ``lab = lab_for("fleet8.yaml")``
-    (a file name in lab/specs/), so modules that need different specs run in any order."""
+    (a file name in lab/specs/), so modules that need different specs run in any order. With
+    ``fresh`` (True: every host, or a list of host names) those hosts are reset to the spec,
+    whatever an earlier module did to them."""
 
-    def start(spec: str) -> Lab:
+    def start(spec: str, fresh=()) -> Lab:
         lab_session.spec_path = (REPO_ROOT / "lab" / "specs" / spec).resolve()
         lab_session.ensure_up()
+        for host in (lab_session.hosts if fresh is True else fresh):
+            lab_session.reset(host)
         return lab_session
 
     return start

@@ -9,10 +9,7 @@ from tests.lab.e2e.runner import deploy, report
 
 @pytest.fixture(scope="module")
 def lab(lab_for):
-    lab = lab_for("small.yaml")
-    for host in lab.hosts:  # fresh, whatever an earlier module did
-        lab.reset(host)
-    return lab
+    return lab_for("small.yaml", fresh=True)
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,7 @@ SMI_VERSION = "nvidia-smi --query-gpu=driver_version --format=csv,noheader"
 
 @pytest.fixture(scope="module")
 def lab(lab_for):
-    lab = lab_for("driver_branches.yaml")
-    for host in lab.hosts:  # fresh, whatever an earlier module did
-        lab.reset(host)
-    return lab
+    return lab_for("driver_branches.yaml", fresh=True)
 
 
 @pytest.fixture(scope="module")

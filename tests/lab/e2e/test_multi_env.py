@@ -18,9 +18,7 @@ CU12_ENV = "/opt/miniconda3/envs/tf-2.15.0.post1"
 
 @pytest.fixture(scope="module")
 def lab(lab_for):
-    lab = lab_for("multi_env.yaml")
-    lab.reset(HOST)  # fresh, whatever an earlier module did
-    return lab
+    return lab_for("multi_env.yaml", fresh=[HOST])
 
 
 @pytest.fixture(scope="module")

@@ -42,9 +42,7 @@ def uptime(lab) -> float:
 
 @pytest.fixture(scope="module")
 def lab(lab_for):
-    lab = lab_for("reboot_guard.yaml")
-    lab.reset(HOST)  # fresh, whatever an earlier module did
-    return lab
+    return lab_for("reboot_guard.yaml", fresh=[HOST])
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from deploys import bundle_manifest as manifest
-from lab import mirror
 from lab.paths import LabPaths
 from tests.lab.e2e.runner import ROOT, deploy
 
@@ -97,15 +96,10 @@ def bundle(lab_for, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def converged(lab_for, bundle):
-    lab = lab_for("small.yaml")
-    lab.reset(HOST)
-    paths = LabPaths.default()
-    mirror.stop(paths)  # the bundle must be the host's only package source
-    try:
+    lab = lab_for("small.yaml", fresh=[HOST])
+    with lab.mirror_stopped():  # the bundle must be the host's only package source
         first = deploy("--limit", HOST, *AS_TFUSER, "--data", f"bundle={bundle}", "--data", "verify_gpu=never")
         second = deploy("--limit", HOST, *AS_TFUSER, "--data", f"bundle={bundle}", "--data", "verify_gpu=never")
-    finally:
-        mirror.start(paths)
     return lab, first, second
 
 

@@ -24,10 +24,7 @@ def uptime(lab, host: str) -> float:
 
 @pytest.fixture(scope="module")
 def lab(lab_for):
-    lab = lab_for("wsl.yaml")
-    for host in lab.hosts:  # fresh, whatever an earlier module did
-        lab.reset(host)
-    return lab
+    return lab_for("wsl.yaml", fresh=True)
 
 
 @pytest.fixture(scope="module")

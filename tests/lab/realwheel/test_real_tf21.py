@@ -10,8 +10,6 @@ import pytest
 from packaging.version import Version
 
 from deploys import bundle_manifest as manifest
-from lab import mirror
-from lab.paths import LabPaths
 from tests.lab.e2e.runner import deploy
 from tests.lab.realwheel.conftest import build_bundle
 
@@ -43,16 +41,10 @@ def test_second_build_downloads_nothing(tf21_bundle, lab_channel):
 
 @pytest.fixture(scope="module")
 def offline_lab(lab_for, tf21_bundle):
-    lab = lab_for("offline3.yaml")
-    for host in HOSTS:
-        lab.reset(host)
-    paths = LabPaths.default()
-    mirror.stop(paths)  # the bundle must be the hosts' only package source
-    try:
+    lab = lab_for("offline3.yaml", fresh=HOSTS)
+    with lab.mirror_stopped():  # the bundle must be the hosts' only package source
         first = deploy("--data", f"bundle={tf21_bundle}", "--data", "verify_gpu=False", timeout=1800)
         second = deploy("--data", f"bundle={tf21_bundle}", "--data", "verify_gpu=False", timeout=1800)
-    finally:
-        mirror.start(paths)
     return lab, first, second
 
 
