@@ -57,15 +57,17 @@ class FileContent(FactBase):
         return text + "\n" if text else ""
 
 
-# Each file is announced with its path and the number of lines that follow (its `wc -l`, plus the
-# line that the extra `echo` ends), so a file's own marker-like lines can never be taken for the
-# next header.
+# Each file is announced with its path and the number of lines that follow (its newlines, as
+# `wc -l` counts them, plus the line that the extra `echo` ends), so a file's own marker-like lines
+# can never be taken for the next header. The shell counts them: no wc started per file and run.
 _MANY_SCRIPT = r"""
 for G in "$@"; do
     F=$G
     case "$F" in "~") F=$HOME;; "~/"*) F="$HOME/${F#??}";; esac
     if [ -f "$F" ]; then
-        printf '@@file content %s %s\n' "$(($(wc -l < "$F") + 1))" "$G"
+        _n=1
+        while IFS= read -r _l; do _n=$((_n + 1)); done < "$F"
+        printf '@@file content %s %s\n' "$_n" "$G"
         cat -- "$F"
         echo
     else

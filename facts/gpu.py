@@ -121,9 +121,13 @@ if smi=$(command -v nvidia-smi 2>/dev/null) || { [ -x "$wsl_smi" ] && smi=$wsl_s
     run_section gpu_apps $T "$smi" --query-compute-apps=pid,process_name --format=csv,noheader
     apps_rc=$?
 fi
-if [ -r /proc/driver/nvidia/version ]; then run_section proc_version cat /proc/driver/nvidia/version; fi
+if [ -r /proc/driver/nvidia/version ]; then  # read by the shell: no cat started on every run
+    echo '@@section proc_version rc=0'
+    while IFS= read -r _line || [ -n "$_line" ]; do printf '%s\n' "$_line"; done < /proc/driver/nvidia/version
+fi
 nouveau=no; nvidia=no
-if [ -r /proc/modules ]; then
+# a loaded module has its /sys/module folder: /proc/modules is read only where sysfs is missing
+if [ ! -d /sys/module ] && [ -r /proc/modules ]; then
     if grep -q '^nouveau ' /proc/modules; then nouveau=yes; fi
     if grep -q '^nvidia ' /proc/modules; then nvidia=yes; fi
 fi
@@ -150,12 +154,15 @@ else
         break
     done
 fi
-gpuws_holds() { dpkg-query -W -f='${Status} ${Package}\n' | awk '$1 == "hold" { print $4 }'; }
 if command -v dpkg-query >/dev/null 2>&1; then
-    run_section dpkg dpkg-query -W -f='${Status} ${Package} ${Version}\n' 'nvidia-driver-*' 'nvidia-utils-*' 'libnvidia-compute-*' nvidia-driver 'nvidia-tesla-*-driver'
-    # what `apt-mark showhold` lists (dpkg's selection state "hold", which apt-mark sets) without
+    # one dpkg-query for two sections: the NVIDIA driver packages (the patterns nvidia-driver-*,
+    # nvidia-utils-*, libnvidia-compute-*, nvidia-driver, nvidia-tesla-*-driver), and what
+    # `apt-mark showhold` lists (dpkg's selection state "hold", which apt-mark sets) without
     # loading apt's package cache: the probe runs on every host at every run
-    run_section held gpuws_holds
+    dpkg-query -W -f='${Status} ${Package} ${Version}\n' 2>/dev/null | awk '
+        $4 ~ /^(nvidia-driver(-.*)?|nvidia-utils-.*|libnvidia-compute-.*|nvidia-tesla-.*-driver)$/ { d = d $0 "\n" }
+        $1 == "hold" { h = h $4 "\n" }
+        END { printf "@@section dpkg rc=0\n%s@@section held rc=0\n%s", d, h }'
 elif command -v rpm >/dev/null 2>&1; then
     run_section rpm rpm -qa --qf '%{NAME} %{VERSION}-%{RELEASE}\n' '*nvidia*'
 fi

@@ -14,12 +14,27 @@ sticky bit keeps others from renaming what they do not own (chmod(1), "restricte
 
 from __future__ import annotations
 
+# POSIX sh: `gpuws_uid` sets `$_uid`, the user the commands run as (root under sudo), without
+# starting id(1) on every run: the shell's own effective uid, the second number of the "Uid:" line
+# of /proc/self/status (real, effective, saved, file system: proc(5)); `id -u` where that is missing.
+UID_PART = r"""
+gpuws_uid() {
+    _uid=
+    if [ -r /proc/self/status ]; then
+        while read -r _key _real _effective _rest; do
+            if [ "$_key" = Uid: ]; then _uid=$_effective; break; fi
+        done < /proc/self/status
+    fi
+    case $_uid in '' | *[!0-9]*) _uid=$(id -u) ;; esac
+}
+"""
+
 # POSIX sh. `$_uid` is the user the commands run as (root under sudo). `own` lines are the prefix's
 # paths given by the caller (a glob that matches nothing stays a word stat cannot find: no line),
 # `parent` lines the folders above its first argument; stat -L judges what a symlink points to
 # (bin/python is one). One stat for each kind: a stat per path cost a process per path (about 30
 # for a prefix with one env) on every run.
-OWNER_PART = r"""
+OWNER_PART = UID_PART + r"""
 gpuws_parents() {
     case $1 in /*) _d=$1 ;; *) return 0 ;; esac
     set --
@@ -30,7 +45,8 @@ gpuws_parents() {
     if [ $# -gt 0 ]; then stat -L -c 'parent %u %a %U %n' -- "$@" 2>/dev/null; fi
 }
 gpuws_owners() {
-    printf '@@section uid rc=0\n%s\n@@section owners rc=0\n' "$(id -u)"
+    gpuws_uid
+    printf '@@section uid rc=0\n%s\n@@section owners rc=0\n' "$_uid"
     gpuws_parents "$1"
     stat -L -c 'own %u %a %U %n' -- "$@" 2>/dev/null
     return 0

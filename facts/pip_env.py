@@ -26,6 +26,7 @@ import re
 from pyinfra.api import FactBase
 
 from facts._sections import parse_sections, script_with_variables
+from facts.ownership import UID_PART
 
 
 def normalize_name(name: str) -> str:
@@ -89,7 +90,8 @@ case "$PY" in
     */*) if [ -x "$PY" ] && [ ! -d "$PY" ]; then
             # never started as root when another user could have changed it (facts/ownership.py):
             # the interpreter, its bin folder or its env owned by someone else, or group/world-writable
-            _bad=$(find -L "$PY" "${PY%/*}" "${PY%/*/*}" -maxdepth 0 \( \( ! -uid 0 ! -uid "$(id -u)" \) -o -perm /022 \) -print 2>/dev/null)
+            gpuws_uid
+            _bad=$(find -L "$PY" "${PY%/*}" "${PY%/*/*}" -maxdepth 0 \( \( ! -uid 0 ! -uid "$_uid" \) -o -perm /022 \) -print 2>/dev/null)
             if [ -n "$_bad" ]; then printf '@@section unsafe rc=1\n%s\n' "$_bad"; else found=yes; fi
         fi ;;
     *) if command -v "$PY" >/dev/null 2>&1; then found=yes; fi ;;
@@ -120,9 +122,11 @@ if [ -n "$found" ] && [ -n "$_record" ]; then
 $_dirs
 GPUWS_DIRS
     echo '@@section distributions rc=0'
-    # each file's first Name: and Version: headers (the headers end at the first empty line)
+    # each file's first Name: and Version: headers (the headers end at the first empty line; the
+    # lines after them, or after both are found, are skipped at once: long descriptions follow)
     if [ $# -gt 0 ]; then
         awk 'FNR == 1 { if (n != "") print n " " v; n = ""; v = ""; h = 1 }
+             !h || (n != "" && v != "") { next }
              { sub(/\r$/, "") }
              $0 == "" { h = 0 }
              h && n == "" && /^Name:/ { n = $0; sub(/^Name:[ \t]*/, "", n) }
@@ -162,7 +166,7 @@ class PipPackages(FactBase):
     def command(self, python: str):
         from facts._sections import RUN_SECTION
 
-        return script_with_variables(RUN_SECTION + _SCRIPT, PY=python)
+        return script_with_variables(RUN_SECTION + UID_PART + _SCRIPT, PY=python)
 
     @staticmethod
     def default() -> dict:

@@ -48,11 +48,12 @@ gpuws_fingerprint() {
         if [ -e "$_p" ]; then set -- "$@" "$_p"; fi
     done
     _sum=$( {
-        cat /proc/driver/nvidia/version /proc/sys/kernel/random/boot_id
         # inode numbers and full timestamps: a package removed and put back within the same minute
         # is a new state (GNU ls; elsewhere the plain long listing)
         if [ $# -gt 0 ]; then ls -dlni --full-time -- "$@" || ls -dlni -- "$@"; fi
-        cat "$_env/etc/conda/activate.d/gpuws-cuda.sh" "$_env/etc/conda/deactivate.d/gpuws-cuda.sh"
+        # the driver, the boot and the hooks in one cat (it goes on past a file that is missing)
+        cat /proc/driver/nvidia/version /proc/sys/kernel/random/boot_id \
+            "$_env/etc/conda/activate.d/gpuws-cuda.sh" "$_env/etc/conda/deactivate.d/gpuws-cuda.sh"
         printf '%s\n' "$_prog"
     } 2>/dev/null | cksum )
     _crc=${_sum%% *}; _size=${_sum#* }; _size=${_size%% *}

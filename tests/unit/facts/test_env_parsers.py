@@ -22,6 +22,7 @@ from facts.cuda import (
 )
 from facts.files_state import FileContent, FileTexts
 from facts.host import FreeDisk, parse_df
+from facts.ownership import UID_PART
 from facts.pip_env import (
     PipPackages,
     normalize_name,
@@ -191,6 +192,29 @@ def test_conda_install_real_prefix(tmp_path):
                        "libraries": []}
 
 
+def _uid_seen(script: str, prefix=(), env=None) -> str:
+    completed = subprocess.run([*prefix, "sh", "-c", script + "gpuws_uid; echo \"$_uid\""],
+                               capture_output=True, text=True, env=env, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.strip()
+
+
+def test_uid_is_read_without_starting_id(tmp_path):
+    """UID_PART (facts/ownership.py): the effective uid from /proc/self/status, as `id -u` says it;
+    `id -u` only where that file is missing."""
+    tripwire = tmp_path / "bin"
+    tripwire.mkdir()
+    (tripwire / "id").write_text("#!/bin/sh\necho 4242\n")
+    (tripwire / "id").chmod(0o755)
+    env = dict(os.environ, PATH=f"{tripwire}:{os.environ['PATH']}")
+    assert _uid_seen(UID_PART, env=env) == str(os.geteuid())
+    if os.geteuid() == 0:  # another user's shell sees its own uid (setpriv: util-linux)
+        assert _uid_seen(UID_PART, prefix=("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")) \
+            == "65534"
+    no_proc = UID_PART.replace("/proc/self/status", str(tmp_path / "missing"))
+    assert _uid_seen(no_proc, env=env) == "4242"
+
+
 def test_conda_absent_and_half_installed(tmp_path):
     assert run_fact(CondaInstall, prefix=str(tmp_path / "none"))["present"] is False
     (tmp_path / "half" / "conda-meta").mkdir(parents=True)  # installer interrupted
@@ -347,13 +371,15 @@ def test_pip_packages_scan_of_a_conda_env(tmp_path):
     (env / "conda-meta").mkdir()
     (env / "conda-meta" / "python-3.7.16-h0371630_0.json").write_text("{}")
     (env / "conda-meta" / "python-dateutil-2.8.2-pyhd3eb1b0_0.json").write_text("{}")  # not python's
-    def metadata(path, name, version, crlf=False):
+    def metadata(path, name, version, crlf=False, version_first=False):
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: x\n\nName: not-a-header\n"
+        headers = [f"Version: {version}", f"Name: {name}"] if version_first else [f"Name: {name}", f"Version: {version}"]
+        text = "Metadata-Version: 2.1\n" + "\n".join(headers) + "\nSummary: x\n\nName: not-a-header\nVersion: 0\n"
         path.write_text(text.replace("\n", "\r\n") if crlf else text)
     metadata(site / "six-1.17.0.dist-info" / "METADATA", "six", "1.17.0")
     metadata(site / "wrapt-1.11.2-py3.7.egg-info" / "PKG-INFO", "wrapt", "1.11.2", crlf=True)
     metadata(site / "termcolor-1.1.0-py3.7.egg-info", "termcolor", "1.1.0")  # distutils: a file
+    metadata(site / "zipp-3.15.0.dist-info" / "METADATA", "zipp", "3.15.0", version_first=True)
     metadata(tmp_path / "src" / "gpuws_demo.egg-info" / "PKG-INFO", "gpuws-demo", "0.1.dev0")  # develop
     metadata(site / "astor-0.8.1-py3.7.egg" / "EGG-INFO" / "PKG-INFO", "astor", "0.8.1")
     metadata(tmp_path / "older" / "six-1.10.0.dist-info" / "METADATA", "six", "1.10.0")
@@ -363,7 +389,8 @@ def test_pip_packages_scan_of_a_conda_env(tmp_path):
     assert not (env / "STARTED").exists()
     assert result == {"present": True, "python": "3.7.16", "unsafe": [],
                       "error": "No module named pip (no pip distribution in the env)",
-                      "packages": {"six": "1.17.0", "wrapt": "1.11.2", "termcolor": "1.1.0", "astor": "0.8.1",
+                      "packages": {"six": "1.17.0", "wrapt": "1.11.2", "termcolor": "1.1.0", "zipp": "3.15.0",
+                                   "astor": "0.8.1",
                                    "gpuws-demo": "0.1.dev0"}}
     metadata(site / "pip-20.0.2.dist-info" / "METADATA", "pip", "20.0.2")
     assert run_fact(PipPackages, python=str(env / "bin" / "python"))["error"] is None
@@ -421,6 +448,7 @@ def test_file_contents_reads_several_files_like_file_content(tmp_path):
         "no newline": "no newline at end",
         "empty": "",
         "markers": "@@end\n@@file absent /x\n@@file content 9 /y\n",  # marker-like lines are content
+        "blanks": "  leading blanks \\ a backslash\t\n\n\n\ttab\r\n",  # as the shell counts lines
     }
     for name, text in texts.items():
         (tmp_path / name).write_text(text)

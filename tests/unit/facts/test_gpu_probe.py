@@ -116,20 +116,20 @@ case "$*" in
 esac
 """)
     write_tool(bin_dir, "mokutil", 'echo "SecureBoot enabled"\n')
-    write_tool(bin_dir, "dpkg-query", """
-case "$*" in
-    *Version*)  # the driver packages
-        echo "hold ok installed nvidia-driver-440 440.100-0ubuntu0.18.04.1"
-        echo "hold ok installed nvidia-utils-440 440.100-0ubuntu0.18.04.1"
-        echo "deinstall ok config-files libnvidia-compute-430 430.50-0ubuntu0.18.04.2"
-        echo "dpkg-query: no packages found matching libnvidia-compute-*" >&2
-        exit 1 ;;
-    *)  # every package: the holds
-        echo "install ok installed bash"
-        echo "hold ok installed nvidia-driver-440"
-        echo "hold ok installed nvidia-utils-440"
-        echo "hold ok not-installed cuda-drivers" ;;
-esac
+    calls = tmp_path / "dpkg-query.calls"
+    # as the real one answers `dpkg-query -W -f='${Status} ${Package} ${Version}\n'` with no
+    # patterns: every package dpkg knows (a package without a version ends with the space)
+    write_tool(bin_dir, "dpkg-query", f"""
+echo started >> '{calls}'
+echo "install ok installed bash 5.2.15-2+b2"
+echo "hold ok installed nvidia-driver-440 440.100-0ubuntu0.18.04.1"
+echo "hold ok installed nvidia-utils-440 440.100-0ubuntu0.18.04.1"
+echo "install ok installed nvidia-settings 440.64-0ubuntu1"
+echo "install ok installed xserver-xorg-video-nvidia-440 440.100-0ubuntu0.18.04.1"
+echo "install ok installed nvidia-tesla-470-driver 470.256.02-1"
+echo "install ok installed nvidia-driver 470.256.02-1"
+echo "deinstall ok config-files libnvidia-compute-430 430.50-0ubuntu0.18.04.2"
+echo "hold ok not-installed cuda-drivers "
 """)
     write_tool(bin_dir, "apt-mark", 'echo "apt-mark must not be started" >&2; exit 1\n')
 
@@ -147,11 +147,16 @@ esac
     }]
     assert info["error"] is None
     assert info["secure_boot"] is True
+    # the driver packages by dpkg's patterns (nvidia-driver-*, nvidia-utils-*, libnvidia-compute-*,
+    # nvidia-driver, nvidia-tesla-*-driver), installed ones only; the holds from the same one call
     assert info["driver_packages"] == {
         "nvidia-driver-440": "440.100-0ubuntu0.18.04.1",
         "nvidia-utils-440": "440.100-0ubuntu0.18.04.1",
+        "nvidia-tesla-470-driver": "470.256.02-1",
+        "nvidia-driver": "470.256.02-1",
     }
     assert info["held_packages"] == ["nvidia-driver-440", "nvidia-utils-440", "cuda-drivers"]
+    assert calls.read_text() == "started\n"
 
 
 def test_probe_with_driver_that_cannot_be_reached(standin_env, fixture_text, tmp_path):
