@@ -3,6 +3,7 @@
 import importlib
 import importlib.util
 import inspect
+import socket
 import typing
 from collections import OrderedDict, defaultdict
 
@@ -23,14 +24,24 @@ def _pristine(module):
     return copy
 
 
+ssh = importlib.import_module("pyinfra.connectors.ssh")
+
+PATCHED = ((util, "stack"), (util, "getframeinfo"), (util, "get_operation_order_from_stack"),
+           (operation, "get_operation_order_from_stack"), (arguments, "all_global_arguments"),
+           (facts, "all_global_arguments"), (host.HostData, "__getattr__"), (ssh.SSHConnector, "connect"))
+
+
 @pytest.fixture
-def patched(monkeypatch):
-    """apply() on this test's own copies of the patched names (restored afterwards)."""
-    for module, name in ((util, "stack"), (util, "getframeinfo"), (util, "get_operation_order_from_stack"),
-                         (operation, "get_operation_order_from_stack"), (arguments, "all_global_arguments"),
-                         (facts, "all_global_arguments"), (host.HostData, "__getattr__")):
-        monkeypatch.setattr(module, name, getattr(module, name))
+def restored(monkeypatch):
+    """Every name apply() patches, restored after the test; apply() may run again."""
+    for owner, name in PATCHED:
+        monkeypatch.setattr(owner, name, getattr(owner, name))
     monkeypatch.delattr(util, "_gpuws_patched", raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def patched(restored):
     assert controller_speed.apply() is True
     return util
 
@@ -109,6 +120,59 @@ def test_host_data_reads_are_unchanged(patched):
         with pytest.raises(AttributeError, match="Host `ws-1` has no data `missing`"):
             read()
     assert without_default.get("missing", "fallback") == "fallback"
+
+
+class _Connector:
+    """What without_nagle reads of pyinfra's SSHConnector: client.get_transport().sock."""
+
+    def __init__(self, sock):
+        transport = type("Transport", (), {"sock": sock})()
+        self.client = None if sock is None else type("Client", (), {"get_transport": lambda _: transport})()
+
+
+def _nodelay(sock) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
+@pytest.fixture
+def tcp_pair():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        client = socket.create_connection(server.getsockname())
+        accepted, _ = server.accept()
+        yield client
+        client.close()
+        accepted.close()
+
+
+def test_ssh_sockets_without_nagle(tcp_pair):
+    assert _nodelay(tcp_pair) == 0  # the kernel's default, which paramiko keeps
+    assert controller_speed.without_nagle(_Connector(tcp_pair)) is True
+    assert _nodelay(tcp_pair) != 0
+    # not connected, a ProxyCommand pipe (no socket), a unix socket: left as they are
+    left, right = socket.socketpair()
+    with left, right:
+        for connector in (_Connector(None), _Connector(object()), _Connector(left), object()):
+            assert controller_speed.without_nagle(connector) is False
+
+
+def test_connections_open_before_the_patch_and_made_after_it_lose_nagle(restored, tcp_pair):
+    """pyinfra connects to every host before it loads the deploy that applies the patch: apply()
+    changes those connections, and the connect of a later one (after a reboot)."""
+    from pyinfra.context import ctx_state
+
+    restored.setattr(ssh.SSHConnector, "connect", lambda self: "connected")
+    connected = type("Host", (), {"connector": _Connector(tcp_pair)})()
+    state = type("State", (), {"inventory": [connected, type("Host", (), {"connector": None})()]})()
+    with ctx_state.use(state):
+        assert controller_speed.apply() is True
+    assert _nodelay(tcp_pair) != 0
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        later = socket.create_connection(server.getsockname())
+        with later, server.accept()[0]:
+            reconnecting = _Connector(later)
+            assert ssh.SSHConnector.connect(reconnecting) == "connected"
+            assert _nodelay(later) != 0
 
 
 def test_global_arguments_are_the_type_hints_each_call_a_new_list(patched):
