@@ -3,10 +3,11 @@
 Starts the simulated lab (root; ``python -m lab``) and measures, in one run:
 
 1. lab/specs/bench1.yaml (one fresh workstation, driver 440.100 on an RTX 2080 Ti: no driver
-   change, no reboot): the tf21 converge (wall, remote commands), then the converged no-op run
-   (median of N);
-2. the floor on the same host after a reset: the deploy's package commands typed directly over
-   ssh (one ssh connection, one session per command; lab/bench/floor.py);
+   change, no reboot): the tf21 converge (wall, remote commands; median of N), and after the
+   first one the converged no-op run (median of N);
+2. the floor on the same host: the deploy's package commands typed directly over ssh (one ssh
+   connection, one session per command; lab/bench/floor.py; median of N), alternated with the
+   converges round by round, the host reset before each;
 3. lab/specs/bench8.yaml (eight such workstations): the converge of all 8, then the no-op run
    (median of N);
 4. on that lab, one host reset and converged from the tf21 offline bundle with the REAL
@@ -77,7 +78,7 @@ def _noop_scenario(key: str, hosts: list[str], repeat: int) -> Scenario:
     seconds = [r.seconds for r in runs]
     counted = _noop(hosts, debug=True)
     return Scenario(key, "no-op (converged)", len(hosts), seconds, counted.commands,
-                    repeats_note(seconds) or "one run", _cpu(_median_run(runs)))
+                    repeats_note(seconds) or "one run", _cpu(_nearest_median(runs)))
 
 
 def _cpu(run: Run) -> list[float]:
@@ -85,9 +86,11 @@ def _cpu(run: Run) -> list[float]:
     return [run.controller_cpu, max(run.machine_cpu - run.controller_cpu, 0.0)]
 
 
-def _median_run(runs: list[Run]) -> Run:
-    median = statistics.median(r.seconds for r in runs)
-    return min(runs, key=lambda r: abs(r.seconds - median))
+def _nearest_median(items: list, seconds=lambda run: run.seconds):
+    """The item (a run, a floor's timings) whose wall time is nearest the median of all: the one
+    whose commands and CPU a median row shows."""
+    median = statistics.median(seconds(item) for item in items)
+    return min(items, key=lambda item: abs(seconds(item) - median))
 
 
 def _paired_noops(standin: str, real: str, bundle: str, repeat: int) -> list[Scenario]:
@@ -107,7 +110,7 @@ def _paired_noops(standin: str, real: str, bundle: str, repeat: int) -> list[Sce
         note = f"{note}; {repeats_note(seconds)}" if repeats_note(seconds) else note
         counted = _noop([host], *args[host], debug=True)
         out.append(Scenario(key, f"no-op, {'real' if key == 'noop_tf' else 'stand-in'} TF host", 1, seconds,
-                            counted.commands, note, _cpu(_median_run(runs[host]))))
+                            counted.commands, note, _cpu(_nearest_median(runs[host]))))
     return out
 
 
@@ -167,6 +170,24 @@ def run_floor(paths, host: str, steps: list[tuple[str, str]]) -> list[dict]:
     return timings
 
 
+def _floor_seconds(timings: list[dict]) -> float:
+    return sum(t["seconds"] for t in timings)
+
+
+def run_floor_checked(paths, host: str, steps: list[tuple[str, str]], desired) -> list[dict]:
+    """`run_floor`, then (untimed) proof that the floor really installed the stack."""
+    timings = run_floor(paths, host, steps)
+    check = subprocess.run(
+        ["ssh", "-F", str(paths.ssh_config), "-o", "BatchMode=yes", "-l", "root", host,
+         shlex.join([f"{desired.env_prefix}/bin/python", "-m", "pip", "show", "-q",
+                     desired.stack["tensorflow_package"]])],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    if check.returncode:
+        raise SystemExit(f"bench: after the floor, {desired.stack['tensorflow_package']} is not in the env: "
+                         f"{check.stderr}")
+    return timings
+
+
 def measure(repeat: int) -> dict:
     from lab import control, state
     from lab.image import build_all
@@ -179,36 +200,42 @@ def measure(repeat: int) -> dict:
         build_all(paths)
         _say("the real-TF bundle (tools.bundle; downloads only what its cache lacks)")
         bundle = build_bundle(paths)
-        # 1 host: fresh converge, then the no-op runs
+        # 1 host: the fresh converge and the floor, N times each, alternated round by round (which
+        # goes first swaps each round) on the same host, reset before each, so both see the same
+        # machine load; one pip install alone varies by more than a second. The converged no-op
+        # runs follow the first converge.
         hosts = _hosts(control.up(str(SPEC1), paths))
         host = hosts[0]
-        _say(f"1 host ({host}): fresh converge")
-        fresh = _converged(_deploy(), hosts, "fresh converge")
-        _say(f"fresh converge: {fresh.seconds:.2f}s")
-        scenarios.append(Scenario("fresh1", "fresh converge", 1, [fresh.seconds], fresh.commands,
-                                  "driver 440.100 kept (no install, no reboot): Miniconda, env, pip + checks, hooks, GPU verification",
-                                  _cpu(fresh)))
-        noop1 = _noop_scenario("noop1", hosts, repeat)
-
-        # the floor on the same host, reset to fresh
         desired = lab_desired()  # reads the installer checksum the lab image build wrote
         steps = floor_steps(desired)
-        same = verbatim_in_deploy(steps, fresh.output)
-        control.reset(host, paths)
-        _say(f"floor on {host} (reset): {len(steps)} commands over ssh")
-        timings = run_floor(paths, host, steps)
-        check = subprocess.run(  # untimed: the floor really installed the stack
-            ["ssh", "-F", str(paths.ssh_config), "-o", "BatchMode=yes", "-l", "root", host,
-             shlex.join([f"{desired.env_prefix}/bin/python", "-m", "pip", "show", "-q",
-                         desired.stack["tensorflow_package"]])],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
-        if check.returncode:
-            raise SystemExit(f"bench: after the floor, {desired.stack['tensorflow_package']} is not in the env: "
-                             f"{check.stderr}")
-        floor_seconds = sum(t["seconds"] for t in timings)
-        _say(f"floor: {floor_seconds:.2f}s")
-        scenarios.append(Scenario("floor1", "floor (typed over ssh)", 1, [floor_seconds],
-                                  {host: len(steps)}, "same package commands, same mirror; no checks"))
+        fresh_runs: list[Run] = []
+        floors: list[list[dict]] = []
+        noop1 = None
+        for i in range(repeat):
+            for kind in ("fresh", "floor") if i % 2 == 0 else ("floor", "fresh"):
+                if fresh_runs or floors:
+                    control.reset(host, paths)
+                if kind == "fresh":
+                    _say(f"1 host ({host}): fresh converge {i + 1}/{repeat}")
+                    fresh_runs.append(_converged(_deploy(), hosts, "fresh converge"))
+                    _say(f"fresh converge: {fresh_runs[-1].seconds:.2f}s")
+                    if noop1 is None:
+                        noop1 = _noop_scenario("noop1", hosts, repeat)
+                else:
+                    _say(f"floor on {host} {i + 1}/{repeat}: {len(steps)} commands over ssh")
+                    floors.append(run_floor_checked(paths, host, steps, desired))
+                    _say(f"floor: {_floor_seconds(floors[-1]):.2f}s")
+        fresh = _nearest_median(fresh_runs)
+        timings = _nearest_median(floors, _floor_seconds)
+        same = verbatim_in_deploy(steps, fresh_runs[0].output)
+        note = "driver 440.100 kept (no install, no reboot): Miniconda, env, pip + checks, hooks, GPU verification"
+        seconds = [r.seconds for r in fresh_runs]
+        scenarios.append(Scenario("fresh1", "fresh converge", 1, seconds, fresh.commands,
+                                  "; ".join(filter(None, [note, repeats_note(seconds)])), _cpu(fresh)))
+        seconds = [_floor_seconds(t) for t in floors]
+        scenarios.append(Scenario("floor1", "floor (typed over ssh)", 1, seconds, {host: len(steps)},
+                                  "; ".join(filter(None, ["same package commands, same mirror; no checks",
+                                                          repeats_note(seconds)]))))
         scenarios.append(noop1)
 
         # 8 hosts: converge all, then the no-op runs
