@@ -9,12 +9,13 @@ Starts the simulated lab (root; ``python -m lab``) and measures, in one run:
    connection, one session per command; lab/bench/floor.py; median of N), alternated with the
    converges round by round, the host reset before each;
 3. lab/specs/bench8.yaml (eight such workstations): the converge of all 8, then the no-op run
-   (median of N);
+   on all 8 and on one of them alone (--limit), alternated (median of N each: their ratio is
+   measured side by side);
 4. on that lab, one host reset and converged from the tf21 offline bundle with the REAL
    tensorflow-gpu 2.1.0 wheel (lab/bench/realtf.py; data ``bundle``), beside a stand-in host:
    the no-op of each alone (``--limit``), alternated, median of N each;
 5. lab/specs/bench16.yaml (sixteen such workstations): converged 4 at a time (memory; not in the
-   table), then the no-op run on all 16 at once (median of N).
+   table), then the no-op run on all 16 at once and on one alone, alternated (median of N each).
 
 It prints one table, the ratios and issue 11's targets (each with its measured value and met or
 not), or the figures as JSON with --json, and takes the lab down at the end. Figures, not a test:
@@ -81,6 +82,29 @@ def _noop_scenario(key: str, hosts: list[str], repeat: int) -> Scenario:
                     repeats_note(seconds) or "one run", _cpu(_nearest_median(runs)))
 
 
+def _fleet_noops(hosts: list[str], repeat: int) -> list[Scenario]:
+    """The no-op on every host of a lab, and on one of its hosts alone (--limit), alternated round
+    by round (which goes first swaps each round): the ratio of the two is measured side by side,
+    under the same machine load, on the same lab."""
+    one = hosts[0]
+    runs: dict[str, list[Run]] = {"all": [], "one": []}
+    for i in range(repeat):
+        for which in ("one", "all") if i % 2 == 0 else ("all", "one"):
+            runs[which].append(_noop(hosts) if which == "all" else _noop([one], "--limit", one))
+            _say(f"no-op run {i + 1}/{repeat} on {len(hosts) if which == 'all' else 1} host(s): "
+                 f"{runs[which][-1].seconds:.2f}s")
+    n = len(hosts)
+    out = []
+    for key, which, size, name, note, counted in (
+            (f"noop{n}", "all", n, "no-op (converged)", "", _noop(hosts, debug=True)),
+            (f"noop{n}_1", "one", 1, f"no-op, 1 host of the {n}", f"--limit {one}, alternated with the row above",
+             _noop([one], "--limit", one, debug=True))):
+        seconds = [r.seconds for r in runs[which]]
+        out.append(Scenario(key, name, size, seconds, counted.commands,
+                            "; ".join(filter(None, [note, repeats_note(seconds)])), _cpu(_nearest_median(runs[which]))))
+    return out
+
+
 def _cpu(run: Run) -> list[float]:
     """[controller, hosts] CPU seconds of a run: the hosts' share is the machine's other busy time."""
     return [run.controller_cpu, max(run.machine_cpu - run.controller_cpu, 0.0)]
@@ -125,11 +149,11 @@ def _fleet(spec, paths, repeat: int, parallel: int | None = None) -> list[Scenar
     fresh = _converged(_deploy(*(("--parallel", str(parallel)) if parallel else ())), hosts,
                        f"{len(hosts)}-host converge")
     _say(f"{len(hosts)}-host converge: {fresh.seconds:.2f}s")
-    noop = _noop_scenario(f"noop{len(hosts)}", hosts, repeat)
+    noops = _fleet_noops(hosts, repeat)
     if parallel:
-        return [noop]
+        return noops
     return [Scenario(f"fresh{len(hosts)}", "fresh converge", len(hosts), [fresh.seconds], fresh.commands,
-                     "all hosts in one run", _cpu(fresh)), noop]
+                     "all hosts in one run", _cpu(fresh)), *noops]
 
 
 def _hosts(lab_state: dict) -> list[str]:

@@ -47,17 +47,24 @@ def figures():
         Scenario("noop1", "no-op (converged)", 1, [1.6, 1.4, 1.5], {"ws-bench": 3}, "median of 3", [0.7, 0.1]),
         Scenario("fresh8", "fresh converge", 8, [60.0], {f"ws{i}": 22 for i in range(8)}),
         Scenario("noop8", "no-op (converged)", 8, [4.0, 3.0, 3.5], {"ws0": 3, "ws1": 4}, "", [0.84, 0.8]),
+        Scenario("noop8_1", "no-op, 1 host of the 8", 1, [1.2, 1.4, 1.3], {"ws0": 3}, "", [0.6, 0.05]),
         Scenario("noop_si", "no-op, stand-in TF host", 1, [1.5, 1.7, 1.6], {"ws0": 3}),
         Scenario("noop_tf", "no-op, real TF host", 1, [1.8, 1.7, 2.4], {"ws7": 3}),
         Scenario("noop16", "no-op (converged)", 16, [2.9, 3.1, 3.0], {f"ws{i}": 3 for i in range(16)}),
+        Scenario("noop16_1", "no-op, 1 host of the 16", 1, [1.5, 1.6, 1.4], {"ws0": 3}),
     ]
+
+
+EIGHT = "no-op 8 hosts / 1 of them alone (wall, side by side)"
+SIXTEEN = "no-op 16 hosts / 1 of them alone (wall, side by side)"
 
 
 def test_ratios_use_medians():
     values = ratios(figures())
     assert values["fresh converge / floor (1 host)"] == pytest.approx(1.25)
-    assert values["no-op 8 hosts / no-op 1 host (wall)"] == pytest.approx(3.5 / 1.5)
-    assert values["no-op 16 hosts / no-op 1 host (wall)"] == pytest.approx(3.0 / 1.5)
+    assert values[EIGHT] == pytest.approx(3.5 / 1.3)  # against the host of the same lab alone
+    assert values[SIXTEEN] == pytest.approx(3.0 / 1.5)
+    assert values["no-op 8 hosts / no-op of the 1-host lab (wall)"] == pytest.approx(3.5 / 1.5)  # shown beside
     assert values["no-op real-TF host / stand-in host (wall)"] == pytest.approx(1.8 / 1.6)
     assert values["fresh converge 8 hosts / 1 host (wall)"] == pytest.approx(4.0)
     assert ratios(figures()[:1])["fresh converge / floor (1 host)"] is None
@@ -68,13 +75,22 @@ def test_targets_are_judged_on_the_measured_figures():
     commands = found["converged no-op: remote commands per host (most of any no-op row)"]
     assert (commands.value, commands.limit, commands.met) == (4, NOOP_COMMANDS_TARGET, True)  # noop8's ws1
     assert found["fresh converge / floor (1 host)"].met is False        # 1.25 > 1.10
-    assert found["no-op 8 hosts / no-op 1 host (wall)"].met is False    # 2.33 > 1.5
-    assert found["no-op 16 hosts / no-op 1 host (wall)"].met is True    # 2.00 <= 2.0: at the limit is met
+    assert found[EIGHT].met is False    # 2.69 > 1.5
+    assert found[SIXTEEN].met is True   # 2.00 <= 2.0: at the limit is met
     assert found["no-op real-TF host / stand-in host (wall)"].met is True  # 1.125 <= 1.2
-    assert len(found) == 5  # the fresh-converge scaling ratios are figures without a target
+    assert len(found) == 5  # the scaling ratios and the ones against the 1-host lab are figures without a target
     partial = {t.label: t for t in targets(figures()[:3])}
-    assert partial["no-op 16 hosts / no-op 1 host (wall)"].met is None
-    assert partial["no-op 16 hosts / no-op 1 host (wall)"].line().endswith("not measured")
+    assert partial[SIXTEEN].met is None
+    assert partial[SIXTEEN].line().endswith("not measured")
+
+
+def test_each_extra_host_is_judged_against_one_host_of_the_same_lab():
+    from lab.bench.figures import per_extra_host
+
+    lines = per_extra_host(figures())
+    assert lines[0].startswith("no-op, each host beyond the first (8 hosts): +0.314 s wall")  # (3.5 - 1.3) / 7
+    without = [s for s in figures() if s.key != "noop8_1"]  # not measured: the 1-host lab's no-op
+    assert per_extra_host(without)[0].startswith("no-op, each host beyond the first (8 hosts): +0.286 s wall")
 
 
 def test_noop_commands_count_only_noop_rows():
@@ -89,25 +105,27 @@ def test_table_has_one_row_per_scenario_then_the_ratios_and_targets():
     lines = text.splitlines()
     assert [c.strip() for c in lines[0].split("|")] == ["scenario", "hosts", "wall s", "remote commands/host",
                                                         "CPU s controller/hosts", "note"]
-    rows = [[c.strip() for c in line.split("|")] for line in lines[2:10]]
+    rows = [[c.strip() for c in line.split("|")] for line in lines[2:12]]
     assert rows[0] == ["fresh converge", "1", "15.00", "22", "-", "fresh host"]
     assert rows[2][4] == "0.70 / 0.10" and rows[4][4] == "0.84 / 0.80"
     assert rows[2][:4] == ["no-op (converged)", "1", "1.50", "3"]
     assert rows[4][:4] == ["no-op (converged)", "8", "3.50", "3-4"]  # differing hosts: a range
-    assert rows[6][:4] == ["no-op, real TF host", "1", "1.80", "3"]
-    assert rows[7][:4] == ["no-op (converged)", "16", "3.00", "3"]
-    assert lines[10] == ""
+    assert rows[5][:4] == ["no-op, 1 host of the 8", "1", "1.30", "3"]
+    assert rows[7][:4] == ["no-op, real TF host", "1", "1.80", "3"]
+    assert rows[8][:4] == ["no-op (converged)", "16", "3.00", "3"]
+    assert lines[12] == ""
     assert "fresh converge / floor (1 host): 1.25x" in lines
-    assert "no-op 8 hosts / no-op 1 host (wall): 2.33x" in lines
+    assert f"{EIGHT}: 2.69x" in lines
     assert "no-op real-TF host / stand-in host (wall): 1.12x" in lines
-    # (3.5 - 1.5) / 7 wall, (0.84 - 0.7) / 7 controller, (0.8 - 0.1) / 7 hosts
-    assert ("no-op, each host beyond the first (8 hosts): +0.286 s wall, +0.020 s controller CPU, "
-            "+0.100 s hosts' CPU") in lines
+    # against the host of the same lab alone: (3.5 - 1.3) / 7 wall, (0.84 - 0.6) / 7 controller,
+    # (0.8 - 0.05) / 7 hosts
+    assert ("no-op, each host beyond the first (8 hosts): +0.314 s wall, +0.034 s controller CPU, "
+            "+0.107 s hosts' CPU") in lines
     assert not any("(16 hosts)" in line and "CPU" in line for line in lines)  # noop16 has no CPU figures
     assert "targets (issue 11; ratios from this run):" in lines
     assert "  converged no-op: remote commands per host (most of any no-op row) <= 4: 4: met" in lines
     assert "  fresh converge / floor (1 host) <= 1.10x: 1.25x: NOT MET" in lines
-    assert "  no-op 16 hosts / no-op 1 host (wall) <= 2.00x: 2.00x: met" in lines
+    assert f"  {SIXTEEN} <= 2.00x: 2.00x: met" in lines
     assert lines[-1] == "floor steps: ..."
     json.dumps([s.as_json() for s in figures()])  # --json can print them
     json.dumps([t.as_json() for t in targets(figures())])
