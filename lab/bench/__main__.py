@@ -71,38 +71,43 @@ def _noop(hosts: list[str], *args: str, debug: bool = False) -> Run:
     return run
 
 
+def _row(key: str, name: str, size: int, runs: list[Run], counted: Run, note: str = "") -> Scenario:
+    """A no-op row: the wall times of its runs (median), the remote commands of one more --debug
+    run, the CPU split of the median run."""
+    seconds = [r.seconds for r in runs]
+    return Scenario(key, name, size, seconds, counted.commands,
+                    "; ".join(filter(None, [note, repeats_note(seconds)])) or "one run", _cpu(_nearest_median(runs)))
+
+
 def _noop_scenario(key: str, hosts: list[str], repeat: int) -> Scenario:
     runs = []
     for i in range(repeat):
         runs.append(_noop(hosts))
         _say(f"no-op run {i + 1}/{repeat} on {len(hosts)} host(s): {runs[-1].seconds:.2f}s")
-    seconds = [r.seconds for r in runs]
-    counted = _noop(hosts, debug=True)
-    return Scenario(key, "no-op (converged)", len(hosts), seconds, counted.commands,
-                    repeats_note(seconds) or "one run", _cpu(_nearest_median(runs)))
+    return _row(key, "no-op (converged)", len(hosts), runs, _noop(hosts, debug=True))
+
+
+def _alternated(runners: dict, repeat: int) -> dict[str, list[Run]]:
+    """Each runner N times, round by round, the order swapped each round: side by side, so all
+    see the same machine load. {label: runs}"""
+    labels = list(runners)
+    runs: dict[str, list[Run]] = {label: [] for label in labels}
+    for i in range(repeat):
+        for label in labels if i % 2 == 0 else reversed(labels):
+            runs[label].append(runners[label]())
+            _say(f"no-op run {i + 1}/{repeat} on {label}: {runs[label][-1].seconds:.2f}s")
+    return runs
 
 
 def _fleet_noops(hosts: list[str], repeat: int) -> list[Scenario]:
-    """The no-op on every host of a lab, and on one of its hosts alone (--limit), alternated round
-    by round (which goes first swaps each round): the ratio of the two is measured side by side,
-    under the same machine load, on the same lab."""
-    one = hosts[0]
-    runs: dict[str, list[Run]] = {"all": [], "one": []}
-    for i in range(repeat):
-        for which in ("one", "all") if i % 2 == 0 else ("all", "one"):
-            runs[which].append(_noop(hosts) if which == "all" else _noop([one], "--limit", one))
-            _say(f"no-op run {i + 1}/{repeat} on {len(hosts) if which == 'all' else 1} host(s): "
-                 f"{runs[which][-1].seconds:.2f}s")
-    n = len(hosts)
-    out = []
-    for key, which, size, name, note, counted in (
-            (f"noop{n}", "all", n, "no-op (converged)", "", _noop(hosts, debug=True)),
-            (f"noop{n}_1", "one", 1, f"no-op, 1 host of the {n}", f"--limit {one}, alternated with the row above",
-             _noop([one], "--limit", one, debug=True))):
-        seconds = [r.seconds for r in runs[which]]
-        out.append(Scenario(key, name, size, seconds, counted.commands,
-                            "; ".join(filter(None, [note, repeats_note(seconds)])), _cpu(_nearest_median(runs[which]))))
-    return out
+    """The no-op on every host of a lab, and on one of its hosts alone (--limit), alternated: the
+    ratio of the two is measured side by side, under the same load, on the same lab."""
+    one, n = hosts[0], len(hosts)
+    every, alone = f"all {n} hosts", f"{one} alone"
+    runs = _alternated({alone: lambda: _noop([one], "--limit", one), every: lambda: _noop(hosts)}, repeat)
+    return [_row(f"noop{n}", "no-op (converged)", n, runs[every], _noop(hosts, debug=True)),
+            _row(f"noop{n}_1", f"no-op, 1 host of the {n}", 1, runs[alone], _noop([one], "--limit", one, debug=True),
+                 f"--limit {one}, alternated with the row above")]
 
 
 def _cpu(run: Run) -> list[float]:
@@ -118,24 +123,13 @@ def _nearest_median(items: list, seconds=lambda run: run.seconds):
 
 
 def _paired_noops(standin: str, real: str, bundle: str, repeat: int) -> list[Scenario]:
-    """The no-op of the stand-in host and of the real-TF host, each alone (--limit), alternated
-    round by round (which goes first swaps each round) so both see the same machine load."""
+    """The no-op of the stand-in host and of the real-TF host, each alone (--limit), alternated."""
     args = {standin: ("--limit", standin), real: ("--limit", real, "--data", f"bundle={bundle}")}
-    runs: dict[str, list[Run]] = {standin: [], real: []}
-    for i in range(repeat):
-        for host in (standin, real) if i % 2 == 0 else (real, standin):
-            runs[host].append(_noop([host], *args[host]))
-            _say(f"no-op run {i + 1}/{repeat} on {host} alone: {runs[host][-1].seconds:.2f}s")
-    out = []
-    for key, host, note in (
-            ("noop_si", standin, "stand-in TF wheel (lab mirror); alone, alternated with the next row"),
-            ("noop_tf", real, "REAL tensorflow-gpu 2.1.0 (tools.bundle, data bundle; seeded pass); alone")):
-        seconds = [r.seconds for r in runs[host]]
-        note = f"{note}; {repeats_note(seconds)}" if repeats_note(seconds) else note
-        counted = _noop([host], *args[host], debug=True)
-        out.append(Scenario(key, f"no-op, {'real' if key == 'noop_tf' else 'stand-in'} TF host", 1, seconds,
-                            counted.commands, note, _cpu(_nearest_median(runs[host]))))
-    return out
+    runs = _alternated({host: (lambda host=host: _noop([host], *args[host])) for host in (standin, real)}, repeat)
+    return [_row("noop_si", "no-op, stand-in TF host", 1, runs[standin], _noop([standin], *args[standin], debug=True),
+                 "stand-in TF wheel (lab mirror); alone, alternated with the next row"),
+            _row("noop_tf", "no-op, real TF host", 1, runs[real], _noop([real], *args[real], debug=True),
+                 "REAL tensorflow-gpu 2.1.0 (tools.bundle, data bundle; seeded pass); alone")]
 
 
 def _fleet(spec, paths, repeat: int, parallel: int | None = None) -> list[Scenario]:
