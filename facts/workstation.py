@@ -82,7 +82,8 @@ class StateFacts(FactBase):
         return {"parts": parts}
 
 
-def _run_of(host) -> dict:
+def _run_for(host) -> dict:
+    """This host's plan and values in the current run, made empty on the first call."""
     state = host.state
     runs = _RUNS.setdefault(state, {})
     return runs.setdefault(host.name, {"plan": {}, "values": {}, "marker": None, "read_all": False})
@@ -91,7 +92,7 @@ def _run_of(host) -> dict:
 def plan(host, reads) -> None:
     """Declare the facts (``[(cls, kwargs), ...]``) this host's operations will read in this run;
     nothing runs on the host until the first `read`."""
-    run = _run_of(host)
+    run = _run_for(host)
     for cls, kwargs in reads:
         run["plan"][fact_key(cls, kwargs)] = (cls, dict(kwargs))
 
@@ -130,6 +131,14 @@ def _read_all(host, run: dict, first: tuple | None = None):
     return _part_value(parts, 0, first[0]) if first else None
 
 
+def _planned_run(host) -> dict | None:
+    """This host's plan and values in the current run; None when nothing was planned for it."""
+    try:
+        return _RUNS.get(host.state, {}).get(host.name)
+    except TypeError:  # a test double of the state that cannot be weakly referenced
+        return None
+
+
 def read_first(cls: type, **kwargs):
     """``host.get_fact(cls, **kwargs)``, run in the same remote command as this host's planned
     facts and before them; their values replace any read earlier (at prepare time).
@@ -140,10 +149,7 @@ def read_first(cls: type, **kwargs):
     """
     from pyinfra import host
 
-    try:
-        run = _RUNS.get(host.state, {}).get(host.name)
-    except TypeError:
-        run = None
+    run = _planned_run(host)
     if run is None or not run["plan"] or changes_so_far(host):
         return host.get_fact(cls, **kwargs)
     got = _read_all(host, run, first=(cls, kwargs))
@@ -155,10 +161,7 @@ def read(cls: type, **kwargs):
     while nothing has changed on the host, and read anew (once per change) after a change."""
     from pyinfra import host
 
-    try:
-        run = _RUNS.get(host.state, {}).get(host.name)
-    except TypeError:  # a test double of the state that cannot be weakly referenced
-        run = None
+    run = _planned_run(host)
     if run is None:  # no plan for this host (an operation used outside the deploy)
         return host.get_fact(cls, **kwargs)
     key = fact_key(cls, kwargs)
